@@ -1,0 +1,34 @@
+# Two words for a newcomer: `make run`, `make test`. Both bootstrap .venv from requirements.lock.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint template example clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/perfreport run input --output-dir output
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Regenerate the shipped default template and example workbook from their scripts.
+template: $(STAMP)
+	$(BIN)/python scripts/make_template.py templates/report.docx
+
+example: $(STAMP)
+	$(BIN)/python scripts/make_example.py input/2020年度项目支出绩效自评表.xlsx
+
+clean:
+	rm -rf $(VENV) output/*/ .pytest_cache

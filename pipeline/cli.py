@@ -1,0 +1,124 @@
+"""`perfreport`: the command line. The only module that prints and chooses exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.config import DEFAULT_CHUNK_SIZE, Settings, apply_prefect_defaults
+
+EXIT_OK, EXIT_INVALID, EXIT_REFUSED, EXIT_INTERNAL = 0, 1, 2, 3
+SHOWN_PROBLEMS = 20
+
+RUN_EXAMPLE = """Example:
+  perfreport run input/2020年度项目支出绩效自评表.xlsx --output-dir output
+
+退出码：0 成功（可有警告）；1 工作簿有错误（只生成 校验报告.xlsx）；2 文件无法读取或参数有误。"""
+
+
+def workbooks_in(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """The workbooks named by the arguments (a folder means its .xlsx files), and what is missing."""
+    found: list[Path] = []
+    missing: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.glob("*.xlsx")
+                           if p.is_file() and not p.name.startswith(("~$", ".")))
+            if not files:
+                missing.append(f"文件夹 {path} 中没有 .xlsx 工作簿")
+            found.extend(files)
+        elif path.exists():
+            found.append(path)
+        else:
+            missing.append(f"找不到文件或文件夹：{path}")
+    return found, missing
+
+
+def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported lazily with prefect
+    """Tell the user, in Chinese, what one workbook's run produced; return its exit code."""
+    from pipeline.steps import Status
+
+    name = summary.workbook.name
+    if summary.status == Status.SUCCESS:
+        print(f"✔ {name}：{summary.projects} 个项目，生成 {summary.reports} 份报告，{summary.warnings} 条警告")
+        print(f"  报告文件夹：{summary.output_dir / 'reports'}")
+        print(f"  汇总表：{summary.output_dir / '汇总表.xlsx'}")
+        for zip_path in sorted(summary.output_dir.glob("*.zip")):
+            print(f"  打包下载：{zip_path}")
+        if summary.warnings:
+            print(f"  警告清单：{summary.output_dir / '校验报告.xlsx'}（请核对，报告已按计算值生成）")
+        return EXIT_OK
+    if summary.output_dir is None:
+        print(f"✘ {name}：{summary.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    if summary.message:
+        print(f"✘ {name}：{summary.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"✘ {name}：发现 {summary.errors} 个错误、{summary.warnings} 条警告，未生成报告。", file=sys.stderr)
+    errors = [p for p in summary.problems if p.severity == "错误"]
+    for problem in errors[:SHOWN_PROBLEMS]:
+        print(f"  - {problem.message}", file=sys.stderr)
+    if len(errors) > SHOWN_PROBLEMS:
+        print(f"  …… 另有 {len(errors) - SHOWN_PROBLEMS} 个错误", file=sys.stderr)
+    print(f"  完整清单：{summary.output_dir / '校验报告.xlsx'}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """`perfreport run`: report on each workbook; the worst outcome sets the exit code."""
+    workbooks, missing = workbooks_in(args.paths or [Path("input")])
+    for reason in missing:
+        print(f"✘ {reason}", file=sys.stderr)
+    if not workbooks:
+        return EXIT_REFUSED
+    settings = Settings(output_dir=args.output_dir, chunk_size=args.chunk_size)
+    apply_prefect_defaults()
+    from pipeline.flow import report_workbook  # prefect reads its settings at import
+
+    codes = [EXIT_REFUSED] if missing else []
+    for workbook in workbooks:
+        print(f"正在处理 {workbook} ……")
+        codes.append(print_summary(report_workbook(workbook, settings)))
+    return max(codes)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    top = argparse.ArgumentParser(
+        prog="perfreport",
+        description="把项目支出绩效自评工作簿(.xlsx)生成每个项目的绩效评价报告(.docx)。",
+        epilog="Example:\n  perfreport run input/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run", help="校验工作簿并生成报告", description="校验工作簿并为每个项目生成绩效评价报告。",
+        epilog=RUN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="工作簿文件或文件夹（默认 input/）")
+    run.add_argument("--output-dir", type=Path, default=Path("output"), help="输出文件夹（默认 output/）")
+    run.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                     help="每个渲染任务处理的项目数（默认 200）")
+    run.set_defaults(handler=command_run)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `perfreport` console script."""
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("已中断，未完成的输出已丢弃。", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: never a traceback for the user
+        print(f"✘ 内部错误：{type(exc).__name__}: {exc}", file=sys.stderr)
+        print("  请把这条信息和所用的工作簿交给维护人员。", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

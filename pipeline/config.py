@@ -1,0 +1,47 @@
+"""Run settings: one frozen object built by the CLI and passed down; nothing happens at import."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Prefect settings this product needs on every run, applied before prefect is imported. The
+# ephemeral API server starts in 21-43 s on a 2-core machine (beyond prefect's default timeout),
+# and there is no network for its telemetry.
+PREFECT_DEFAULTS: Mapping[str, str] = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_CLI_PROMPT": "false",
+    # Flow and task logs go to the Prefect API (and UI); the console is the CLI's, in Chinese.
+    "PREFECT_LOGGING_LEVEL": "INFO",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+    # The embedded server's own noise ("database is locked", tracebacks on exit) stays off it too.
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_INTERNAL_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_TASKS_REFRESH_CACHE": "false",
+    "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+}
+
+
+def apply_prefect_defaults(environ: dict[str, str] | None = None) -> None:
+    """Set the product's Prefect defaults in the environment unless the user set them already."""
+    target = os.environ if environ is None else environ
+    for key, value in PREFECT_DEFAULTS.items():
+        target.setdefault(key, value)
+
+
+# Projects per render task: a Prefect task costs 15-30 ms, a report about 50 ms.
+DEFAULT_CHUNK_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where things are and how a run is cut into tasks."""
+
+    output_dir: Path = Path("output")
+    templates_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "templates")
+    default_template: str = "report.docx"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    header_search_rows: int = 10

@@ -1,0 +1,73 @@
+"""Problem records and the exception family that crosses module boundaries.
+
+Library code never prints: it returns `Problem` records or raises one of these exceptions, and
+only `cli.py` turns them into Chinese text and an exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """How bad a problem is: 错误 blocks every report, 警告 is reported alongside them."""
+
+    ERROR = "错误"
+    WARNING = "警告"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the workbook, located as the user sees it in Excel."""
+
+    sheet: str
+    excel_row: int | None
+    column: str
+    value: str
+    severity: Severity
+    message: str
+
+    def as_row(self) -> dict[str, object]:
+        """The record with the Chinese column names of 校验报告.xlsx."""
+        return {
+            "工作表": self.sheet,
+            "行": self.excel_row if self.excel_row is not None else "",
+            "列": self.column,
+            "值": self.value,
+            "级别": str(self.severity),
+            "说明": self.message,
+        }
+
+
+PROBLEM_COLUMNS: tuple[str, ...] = ("工作表", "行", "列", "值", "级别", "说明")
+
+
+def has_errors(problems: list[Problem] | tuple[Problem, ...]) -> bool:
+    """True when any problem is an 错误 (which means no report may be written)."""
+    return any(p.severity is Severity.ERROR for p in problems)
+
+
+class PerfreportError(Exception):
+    """Base of the errors the CLI turns into a Chinese message and an exit code."""
+
+
+class WorkbookRefused(PerfreportError):
+    """The file is not a workbook we can read at all (exit code 2)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}：{reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ValidationFailed(PerfreportError):
+    """The workbook was read but breaks the contract; carries every problem found (exit code 1)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} 个问题")
+        self.problems = problems
+
+
+class TemplateInvalid(PerfreportError):
+    """A report template cannot be read or rendered safely (exit code 2)."""

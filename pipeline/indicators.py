@@ -1,0 +1,181 @@
+"""Pure Decimal arithmetic of the evaluation: execution rate, completion, scores, grade.
+
+No I/O and no pandas: values in, values out. The rules' parameters live in `profile.py`.
+Fractions (execution rate, completion) are exact Decimals in [0, 1]; only scores are rounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pipeline import headers
+from pipeline.errors import Problem, Severity
+from pipeline.formatting import HUNDRED, fixed, plain_number, round_half_up, score
+from pipeline.profile import DEFAULT_PROFILE, AtMostRule, ScoringProfile
+from pipeline.records import Indicator, Project
+
+ZERO, ONE = Decimal(0), Decimal(1)
+SCORE_TOLERANCE = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorResult:
+    """An indicator with what was computed for it."""
+
+    indicator: Indicator
+    actual: Decimal | None  # exact; from 分子/分母 when given
+    from_fraction: bool
+    completion: Decimal  # exact fraction in [0, 1]
+    score: Decimal  # rounded half-up to 2 decimals
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectResult:
+    """A project with its money totals, indicator results, total, grade and warnings."""
+
+    project: Project
+    initial_budget_wan: Decimal
+    adjusted_budget_wan: Decimal
+    spent_wan: Decimal
+    execution_rate: Decimal  # exact fraction
+    budget_weight: Decimal
+    budget_score: Decimal
+    indicators: tuple[IndicatorResult, ...]
+    total_score: Decimal
+    grade: str
+    warnings: tuple[Problem, ...]
+
+    @property
+    def weight_total(self) -> Decimal:
+        """The 分值 of budget execution and every indicator together (100)."""
+        return self.budget_weight + sum((r.indicator.weight for r in self.indicators), ZERO)
+
+
+def clamp(fraction: Decimal) -> Decimal:
+    """A completion limited to [0, 1]."""
+    return max(ZERO, min(ONE, fraction))
+
+
+def execution_rate(spent_wan: Decimal, adjusted_budget_wan: Decimal) -> Decimal:
+    """预算执行率 as an exact fraction: spent / adjusted budget (0 when there is no budget)."""
+    return spent_wan / adjusted_budget_wan if adjusted_budget_wan > 0 else ZERO
+
+
+def budget_score(rate: Decimal, profile: ScoringProfile = DEFAULT_PROFILE) -> Decimal:
+    """The budget-execution score: weight × min(rate, 100%), rounded half-up."""
+    return round_half_up(profile.budget_weight * clamp(rate))
+
+
+def fraction_actual(numerator: Decimal, denominator: Decimal, unit: str) -> Decimal:
+    """实际完成值 from 分子/分母: the ratio, ×100 when the unit is %."""
+    ratio = numerator / denominator
+    return ratio * HUNDRED if unit == "%" else ratio
+
+
+def completion(direction: str, target: Decimal, actual: Decimal,
+               profile: ScoringProfile = DEFAULT_PROFILE) -> Decimal:
+    """How far a quantitative indicator is met, as a fraction in [0, 1]."""
+    if direction == "≥":
+        return ONE if target <= 0 else clamp(actual / target)
+    if direction == "≤":
+        if actual <= target:
+            return ONE
+        if target <= 0:
+            return ZERO
+        if profile.at_most_rule is AtMostRule.LINEAR:
+            return clamp(ONE - (actual - target) / target)
+        return clamp(target / actual)
+    if direction == "=":
+        if actual == target:
+            return ONE
+        if actual <= 0 or target <= 0:
+            return ZERO
+        return clamp(min(actual / target, target / actual))
+    raise ValueError(f"not a quantitative direction: {direction!r}")
+
+
+def qualitative_completion(grade: str, self_score: Decimal | None, weight: Decimal,
+                           profile: ScoringProfile = DEFAULT_PROFILE) -> Decimal:
+    """A 定性 indicator's share of its 分值: the self-score's share if given, else the grade's default."""
+    if self_score is not None and weight > 0:
+        return clamp(self_score / weight)
+    return profile.qualitative_bands[grade].default
+
+
+def indicator_score(weight: Decimal, completion_fraction: Decimal) -> Decimal:
+    """得分 = 分值 × completion, rounded half-up to 2 decimals."""
+    return round_half_up(weight * completion_fraction)
+
+
+def grade(total: Decimal, profile: ScoringProfile = DEFAULT_PROFILE) -> str:
+    """优 良 中 差 for a total score."""
+    return next(name for low, name in profile.grade_bands if total >= low)
+
+
+def shown_precision(unit: str, typed: Decimal) -> int:
+    """Decimals at which a typed rate and a computed one must agree: one for %, else as typed."""
+    return 1 if unit == "%" else max(0, -typed.as_tuple().exponent)
+
+
+def warning(indicator: Indicator, column: str, value: str, message: str) -> Problem:
+    """A 警告 about an indicator, located at its row of 绩效指标."""
+    where = f"{headers.INDICATOR_SHEET} 第{indicator.excel_row}行「{column}」"
+    return Problem(headers.INDICATOR_SHEET, indicator.excel_row, column, value, Severity.WARNING,
+                   f"{where}{message}")
+
+
+def evaluate_indicator(indicator: Indicator,
+                       profile: ScoringProfile = DEFAULT_PROFILE) -> tuple[IndicatorResult, list[Problem]]:
+    """Completion and score of one indicator, and the warnings its typed figures deserve."""
+    found: list[Problem] = []
+    if indicator.qualitative:
+        assert indicator.grade is not None, "validation guarantees a grade for 定性"
+        done = qualitative_completion(indicator.grade, indicator.self_score, indicator.weight, profile)
+        result = IndicatorResult(indicator, None, False, done, indicator_score(indicator.weight, done))
+    else:
+        assert indicator.target is not None, "validation guarantees a number for ≥ ≤ ="
+        from_fraction = indicator.numerator is not None and indicator.denominator is not None
+        actual = (fraction_actual(indicator.numerator, indicator.denominator, indicator.unit)
+                  if from_fraction else indicator.actual)
+        assert actual is not None, "validation guarantees 实际完成值 or 分子/分母"
+        if from_fraction and indicator.actual is not None:
+            places = shown_precision(indicator.unit, indicator.actual)
+            if round_half_up(actual, places) != round_half_up(indicator.actual, places):
+                found.append(warning(
+                    indicator, headers.ACTUAL, indicator.actual_text,
+                    f"填写为 {indicator.actual_text}，但按分子/分母 {plain_number(indicator.numerator)}/"
+                    f"{plain_number(indicator.denominator)} 计算为 {fixed(actual, places)}{indicator.unit}，"
+                    "已采用计算值"))
+        done = completion(indicator.direction, indicator.target, actual, profile)
+        result = IndicatorResult(indicator, actual, from_fraction, done, indicator_score(indicator.weight, done))
+        if indicator.self_score is not None and abs(indicator.self_score - result.score) > SCORE_TOLERANCE:
+            found.append(warning(
+                indicator, headers.SELF_SCORE, plain_number(indicator.self_score),
+                f"填写为 {plain_number(indicator.self_score)}，按完成值计算的得分为 {score(result.score)}，"
+                "已采用计算值"))
+    if result.completion < ONE and not indicator.deviation.strip():
+        found.append(warning(indicator, headers.DEVIATION, "",
+                             "为空：该指标未完全达成，请说明偏差原因及改进措施"))
+    return result, found
+
+
+def evaluate(project: Project, profile: ScoringProfile = DEFAULT_PROFILE) -> ProjectResult:
+    """Every figure of a project's evaluation, from its money and indicators."""
+    initial = sum((f.initial_budget_wan for f in project.funding), ZERO)
+    adjusted = sum((f.adjusted_budget_wan for f in project.funding), ZERO)
+    spent = sum((f.spent_wan for f in project.funding), ZERO)
+    rate = execution_rate(spent, adjusted)
+    money_score = budget_score(rate, profile)
+    results: list[IndicatorResult] = []
+    warnings: list[Problem] = []
+    for indicator in project.indicators:
+        result, found = evaluate_indicator(indicator, profile)
+        results.append(result)
+        warnings.extend(found)
+    total = money_score + sum((r.score for r in results), ZERO)
+    return ProjectResult(
+        project=project, initial_budget_wan=initial, adjusted_budget_wan=adjusted, spent_wan=spent,
+        execution_rate=rate, budget_weight=profile.budget_weight, budget_score=money_score,
+        indicators=tuple(results), total_score=total, grade=grade(total, profile), warnings=tuple(warnings),
+    )

@@ -1,0 +1,151 @@
+"""The workbook contract: one pandera DataFrameModel per sheet, Chinese headers as aliases.
+
+Each field's `metadata["kind"]` tells validation how to turn the raw cell into a typed value
+before pandera checks it: "text", "number" (Decimal), "integer", or "cell" (mixed, parsed by
+the indicator rules). Code names a column as `FundingSheet.spent_wan`, which is its header.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from pipeline import headers
+from pipeline.workbook import SheetLayout
+
+TEXT = {"kind": "text"}
+NUMBER = {"kind": "number"}
+INTEGER = {"kind": "integer"}
+CELL = {"kind": "cell"}
+
+FUNDING_SOURCES = ("财政拨款", "上年结转", "其他资金")
+LEVEL2_BY_LEVEL1: dict[str, tuple[str, ...]] = {
+    "产出指标": ("数量指标", "质量指标", "时效指标", "成本指标"),
+    "效益指标": ("经济效益指标", "社会效益指标", "生态效益指标", "可持续影响指标"),
+    "满意度指标": ("服务对象满意度指标",),
+    "成本指标": ("经济成本指标", "社会成本指标", "生态环境成本指标"),
+}
+DIRECTIONS = ("≥", "≤", "=", "定性")
+
+
+class ProjectSheet(pa.DataFrameModel):
+    """Sheet 项目: one row per project."""
+
+    project_id: Series[object] = pa.Field(
+        alias="项目编号", unique=True, str_length={"min_value": 1, "max_value": 40}, metadata=TEXT
+    )
+    project_name: Series[object] = pa.Field(
+        alias="项目名称", str_length={"min_value": 1, "max_value": 100}, metadata=TEXT
+    )
+    year: Series[object] = pa.Field(alias="年度", in_range={"min_value": 2000, "max_value": 2100}, metadata=INTEGER)
+    department: Series[object] = pa.Field(alias="主管部门", metadata=TEXT)
+    implementing_unit: Series[object] = pa.Field(alias="实施单位", nullable=True, metadata=TEXT)
+    overview: Series[object] = pa.Field(alias="项目概况", metadata=TEXT)
+    annual_goal: Series[object] = pa.Field(alias="年度目标", nullable=True, metadata=TEXT)
+    performance: Series[object] = pa.Field(alias="完成情况", nullable=True, metadata=TEXT)
+    template: Series[object] = pa.Field(alias="模板", nullable=True, metadata=TEXT)
+
+    class Config:
+        name = "项目"
+
+
+class FundingSheet(pa.DataFrameModel):
+    """Sheet 资金: one row per project and source of money, amounts in 万元."""
+
+    project_id: Series[object] = pa.Field(alias="项目编号", metadata=TEXT)
+    source: Series[object] = pa.Field(alias="资金来源", isin=FUNDING_SOURCES, metadata=TEXT)
+    initial_budget_wan: Series[object] = pa.Field(alias="年初预算数(万元)", ge=Decimal(0), metadata=NUMBER)
+    adjusted_budget_wan: Series[object] = pa.Field(alias="全年预算数(万元)", ge=Decimal(0), metadata=NUMBER)
+    spent_wan: Series[object] = pa.Field(alias="全年执行数(万元)", ge=Decimal(0), metadata=NUMBER)
+
+    @pa.dataframe_check(name="spent_within_budget")
+    @classmethod
+    def spent_within_budget(cls, df: pd.DataFrame) -> Series[bool]:
+        """全年执行数 may not exceed 全年预算数 (rows where either is missing pass here)."""
+        spent, budget = df[cls.spent_wan], df[cls.adjusted_budget_wan]
+        comparable = spent.notna() & budget.notna()
+        return ~comparable | (spent.where(comparable, 0) <= budget.where(comparable, 0))
+
+    class Config:
+        name = "资金"
+
+
+class PrincipleSheet(pa.DataFrameModel):
+    """Sheet 使用原则: zero or more numbered principles per project."""
+
+    project_id: Series[object] = pa.Field(alias="项目编号", metadata=TEXT)
+    seq: Series[object] = pa.Field(alias="序号", ge=1, metadata=INTEGER)
+    content: Series[object] = pa.Field(alias="内容", metadata=TEXT)
+
+    class Config:
+        name = "使用原则"
+        unique = ["项目编号", "序号"]
+
+
+class IndicatorSheet(pa.DataFrameModel):
+    """Sheet 绩效指标: one row per performance indicator."""
+
+    project_id: Series[object] = pa.Field(alias="项目编号", metadata=TEXT)
+    level1: Series[object] = pa.Field(alias="一级指标", isin=tuple(LEVEL2_BY_LEVEL1), metadata=TEXT)
+    level2: Series[object] = pa.Field(alias="二级指标", metadata=TEXT)
+    name: Series[object] = pa.Field(alias="三级指标", metadata=TEXT)
+    direction: Series[object] = pa.Field(alias="指标方向", nullable=True, metadata=CELL)
+    target: Series[object] = pa.Field(alias="年度指标值", metadata=CELL)
+    actual: Series[object] = pa.Field(alias=headers.ACTUAL, nullable=True, metadata=CELL)
+    unit: Series[object] = pa.Field(alias="计量单位", nullable=True, metadata=TEXT)
+    weight: Series[object] = pa.Field(alias="分值", gt=Decimal(0), metadata=NUMBER)
+    numerator: Series[object] = pa.Field(alias="分子", nullable=True, ge=Decimal(0), metadata=NUMBER)
+    denominator: Series[object] = pa.Field(alias="分母", nullable=True, gt=Decimal(0), metadata=NUMBER)
+    self_score: Series[object] = pa.Field(alias=headers.SELF_SCORE, nullable=True, ge=Decimal(0), metadata=NUMBER)
+    deviation: Series[object] = pa.Field(alias=headers.DEVIATION, nullable=True, metadata=TEXT)
+
+    @pa.dataframe_check(name="level2_matches_level1")
+    @classmethod
+    def level2_matches_level1(cls, df: pd.DataFrame) -> Series[bool]:
+        """二级指标 must be one of those allowed under its 一级指标."""
+        allowed = df[cls.level1].map(lambda level1: LEVEL2_BY_LEVEL1.get(level1, ()))
+        return pd.Series(
+            [lvl2 is None or lvl2 in ok for lvl2, ok in zip(df[cls.level2], allowed, strict=True)],
+            index=df.index,
+        )
+
+    @pa.dataframe_check(name="fraction_complete")
+    @classmethod
+    def fraction_complete(cls, df: pd.DataFrame) -> Series[bool]:
+        """分子 and 分母 are given together or not at all."""
+        return df[cls.numerator].isna() == df[cls.denominator].isna()
+
+    @pa.dataframe_check(name="self_score_within_weight")
+    @classmethod
+    def self_score_within_weight(cls, df: pd.DataFrame) -> Series[bool]:
+        """自评得分 may not exceed 分值."""
+        score, weight = df[cls.self_score], df[cls.weight]
+        comparable = score.notna() & weight.notna()
+        return ~comparable | (score.where(comparable, 0) <= weight.where(comparable, 0))
+
+    class Config:
+        name = headers.INDICATOR_SHEET
+
+
+SHEET_MODELS: tuple[type[pa.DataFrameModel], ...] = (ProjectSheet, FundingSheet, PrincipleSheet, IndicatorSheet)
+
+
+def sheet_name(model: type[pa.DataFrameModel]) -> str:
+    """The Excel sheet name a model describes."""
+    return model.Config.name
+
+
+def column_kinds(model: type[pa.DataFrameModel]) -> dict[str, str]:
+    """Header -> parse kind ("text", "number", "integer", "cell") of a sheet model."""
+    return {name: (col.metadata or {}).get("kind", "text") for name, col in model.to_schema().columns.items()}
+
+
+def sheet_layout(model: type[pa.DataFrameModel]) -> SheetLayout:
+    """What the reader must find for a model: required headers (non-nullable) and optional ones."""
+    columns = model.to_schema().columns
+    required = tuple(name for name, col in columns.items() if not col.nullable)
+    optional = tuple(name for name, col in columns.items() if col.nullable)
+    return SheetLayout(sheet_name(model), required, optional)
