@@ -113,6 +113,13 @@ def grade(total: Decimal, profile: ScoringProfile = DEFAULT_PROFILE) -> str:
     return next(name for low, name in profile.grade_bands if total >= low)
 
 
+def fully_met(result: IndicatorResult, profile: ScoringProfile = DEFAULT_PROFILE) -> bool:
+    """True when an indicator needs no deviation analysis: full completion, or the top 定性 grade."""
+    if result.indicator.qualitative:
+        return result.indicator.grade == profile.met_grade
+    return result.completion >= ONE
+
+
 def shown_precision(unit: str, typed: Decimal) -> int:
     """Decimals at which a typed rate and a computed one must agree: one for %, else as typed."""
     return 1 if unit == "%" else max(0, -typed.as_tuple().exponent)
@@ -154,7 +161,7 @@ def evaluate_indicator(indicator: Indicator,
                 indicator, headers.SELF_SCORE, plain_number(indicator.self_score),
                 f"填写为 {plain_number(indicator.self_score)}，按完成值计算的得分为 {score(result.score)}，"
                 "已采用计算值"))
-    if result.completion < ONE and not indicator.deviation.strip():
+    if not fully_met(result, profile) and not indicator.deviation.strip():
         found.append(warning(indicator, headers.DEVIATION, "",
                              "为空：该指标未完全达成，请说明偏差原因及改进措施"))
     return result, found

@@ -142,6 +142,8 @@ def xlsx_bytes(sheet_title: str, columns: Sequence[str], rows: Iterable[Mapping[
             if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
                 # openpyxl would store "=..." as a formula: user text must stay text.
                 cell.data_type = "s"
+            if isinstance(value, float):
+                cell.number_format = "0.00"
             if isinstance(value, str) and len(value) > 30:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
     for col, name in enumerate(columns, start=1):

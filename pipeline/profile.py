@@ -44,6 +44,7 @@ class ScoringProfile:
             "达成": QualitativeBand(Decimal("0.8"), Decimal(1), Decimal(1), high_inclusive=True),
         }
     )
+    met_grade: str = "达成"
     # (lowest total, grade), best first.
     grade_bands: tuple[tuple[Decimal, str], ...] = (
         (Decimal(90), "优"),
