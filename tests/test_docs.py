@@ -1,0 +1,89 @@
+"""The docs are tested: README, CLI help and the template contract must match the code."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline import cli, schemas
+from pipeline.context import CONTEXT_KEYS
+from pipeline.render import template_variables
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+TEMPLATES_README = (ROOT / "templates" / "README.md").read_text(encoding="utf-8")
+SHIPPED_TEMPLATE = ROOT / "templates" / "report.docx"
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand of the `perfreport` parser, by name."""
+    actions = [a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return {name: sub for action in actions for name, sub in action.choices.items()}
+
+
+SHEET_HEADERS = [
+    (schemas.sheet_name(model), header)
+    for model in schemas.SHEET_MODELS
+    for header in schemas.sheet_layout(model).known
+]
+
+
+@pytest.mark.parametrize("command", ["make run", "make test"])
+def test_readme_gives_the_two_make_commands(command: str) -> None:
+    assert command in README
+
+
+def test_parser_has_subcommands() -> None:
+    assert subcommands(), "pipeline.cli.parser() defines no subcommands"
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_every_subcommand_is_in_readme(name: str) -> None:
+    assert f"perfreport {name}" in README
+
+
+def test_top_level_help_has_an_example() -> None:
+    assert "Example:" in cli.parser().format_help()
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_every_subcommand_help_has_an_example(name: str) -> None:
+    assert "Example:" in subcommands()[name].format_help()
+
+
+def test_run_help_has_an_example() -> None:
+    assert "Example:" in subcommands()["run"].format_help()
+
+
+@pytest.mark.parametrize("sheet", [schemas.sheet_name(m) for m in schemas.SHEET_MODELS])
+def test_every_sheet_is_in_readme(sheet: str) -> None:
+    assert sheet in README
+
+
+@pytest.mark.parametrize(
+    ("sheet", "header"), SHEET_HEADERS, ids=[f"{sheet}-{header}" for sheet, header in SHEET_HEADERS]
+)
+def test_every_sheet_header_is_in_readme(sheet: str, header: str) -> None:
+    assert header in README, f"README does not list column {header} of sheet {sheet}"
+
+
+def test_shipped_template_uses_only_context_keys() -> None:
+    unknown = template_variables(SHIPPED_TEMPLATE) - CONTEXT_KEYS
+    assert not unknown, (
+        f"templates/report.docx uses variables context.py does not provide: {unknown}"
+    )
+
+
+@pytest.mark.parametrize("key", sorted(CONTEXT_KEYS))
+def test_every_context_key_is_documented_for_template_authors(key: str) -> None:
+    # `key` or `key.field`, as templates/README.md writes them.
+    assert re.search(rf"`{re.escape(key)}[`.]", TEMPLATES_README), (
+        f"templates/README.md lacks `{key}`"
+    )
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
