@@ -108,7 +108,9 @@ class IndicatorSheet(pa.DataFrameModel):
         """二级指标 must be one of those allowed under its 一级指标."""
         allowed = df[cls.level1].map(lambda level1: LEVEL2_BY_LEVEL1.get(level1, ()))
         return pd.Series(
-            [lvl2 is None or lvl2 in ok for lvl2, ok in zip(df[cls.level2], allowed, strict=True)],
+            # An unknown 一级指标 is reported by its own column's check, not a second time here.
+            [lvl2 is None or lvl1 not in LEVEL2_BY_LEVEL1 or lvl2 in ok
+             for lvl1, lvl2, ok in zip(df[cls.level1], df[cls.level2], allowed, strict=True)],
             index=df.index,
         )
 

@@ -206,6 +206,8 @@ def schema_problems(frame: pd.DataFrame, model: type[pa.DataFrameModel], labels:
                 seen.add(key)
                 problems.append(frame_check_problem(check, sheet, row, frame.loc[row], labels))
             continue
+        if check == "multiple_fields_uniqueness" and column != PrincipleSheet.seq:
+            continue  # one message per duplicated row, on 序号 rather than on every key column
         key = (row, str(column), check)
         if key in seen:
             continue
@@ -375,7 +377,7 @@ def cross_sheet_problems(tables: Mapping[str, pd.DataFrame], labels: Mapping[str
                     problems.append(located("资金", first, labels["资金"].get(FundingSheet.adjusted_budget_wan,
                                                                                FundingSheet.adjusted_budget_wan),
                                             shown(sum(budgets, Decimal(0))),
-                                            f"项目 {project_id} 的全年预算数合计为 0，应大于 0"))
+                                            f"：项目 {project_id} 的全年预算数合计为 0，应大于 0"))
         if indicators is not None:
             rows = indicators[indicators[IndicatorSheet.project_id] == project_id]
             if rows.empty:

@@ -7,6 +7,7 @@ Python objects: `str` (trimmed), `Decimal` (numbers, exact as Excel shows them),
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import warnings
 import zipfile
@@ -23,6 +24,9 @@ from pipeline.errors import Problem, Severity, WorkbookRefused
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # An encrypted .xlsx is an OLE container holding a stream with this UTF-16 name.
 ENCRYPTED_MARK = "EncryptedPackage".encode("utf-16-le")
+
+# Quoted text ("%") and escaped characters (\%) in a number format print literally.
+QUOTED_OR_ESCAPED = re.compile(r'"[^"]*"|\\.')
 
 HINT_RESAVE = "请用 Excel 打开后另存为“Excel 工作簿(*.xlsx)”再提交。"
 HINT_FORMULA = "该单元格是没有计算结果的公式，请用 Excel 打开该文件、保存后再提交。"
@@ -81,14 +85,19 @@ def cell_value(value: object, number_format: str | None) -> object:
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, int | float):
-        number = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
-        if number_format and "%" in number_format:
+        number = Decimal(value) if isinstance(value, int) else Decimal(f"{value:.15g}")  # Excel shows 15 digits
+        if number_format and is_percent_format(number_format):
             return f"{plain_decimal(number * 100)}%"
         return number
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     text = str(value).strip()
     return text or None
+
+
+def is_percent_format(number_format: str) -> bool:
+    """True for a format that scales by 100 (`0.00%`), not one that only prints a quoted "%"."""
+    return "%" in QUOTED_OR_ESCAPED.sub("", number_format)
 
 
 def plain_decimal(number: Decimal) -> str:
@@ -246,6 +255,7 @@ def sheet_cells(worksheet) -> tuple[list[tuple[object, ...]], list[tuple[str | N
     """Values and number formats of every row of an openpyxl read-only worksheet."""
     values: list[tuple[object, ...]] = []
     formats: list[tuple[str | None, ...]] = []
+    worksheet.reset_dimensions()  # read-only mode trusts <dimension>, which some writers get wrong
     for row in worksheet.iter_rows():
         values.append(tuple(getattr(c, "value", None) for c in row))
         formats.append(tuple(getattr(c, "number_format", None) for c in row))
@@ -257,6 +267,7 @@ def uncached_formula_cells(path: Path, sheet_name: str) -> set[tuple[int, int]]:
     workbook = open_workbook(path, data_only=False)
     try:
         cells: set[tuple[int, int]] = set()
+        workbook[sheet_name].reset_dimensions()  # as in sheet_cells
         for r, row in enumerate(workbook[sheet_name].iter_rows(), start=1):
             for c, cell in enumerate(row):
                 if getattr(cell, "data_type", None) == "f":

@@ -14,14 +14,18 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import Rows, excel_row
 
 from pipeline import steps
 from pipeline.config import Settings
 from pipeline.errors import PROBLEM_COLUMNS, Problem, Severity
 
-Sheets = dict[str, Rows]
+Sheets = dict[str, list[dict[str, object]]]
 Mutation = Callable[[Sheets], None]
+
+
+def excel_row(index: int, title_rows: int = 0) -> int:
+    """The Excel row of data row `index` as conftest writes it (header in row 1 + title rows)."""
+    return title_rows + 2 + index
 
 
 def check(workbook_factory: Callable[..., Path], sheets: Sheets, **options: object) -> steps.CheckedWorkbook:
@@ -115,7 +119,7 @@ RULES: list[tuple[str, Mutation, str, int | None, str, str]] = [
      "年初预算数(万元)", "请只填数字"),
     ("project-without-funding", drop_rows("资金", "P-002"), "项目", excel_row(1), "项目编号", "「资金」表中没有任何行"),
     ("budget-total-zero", set_cells("资金", 1, **{"全年预算数(万元)": 0, "全年执行数(万元)": 0}), "资金",
-     excel_row(1), "全年预算数(万元)", "全年预算数合计为 0"),
+     excel_row(1), "全年预算数(万元)", "「全年预算数(万元)」：项目 P-002 的全年预算数合计为 0"),
     # 使用原则
     ("seq-duplicate", set_cell("使用原则", 1, "序号", 1), "使用原则", excel_row(1), "序号", "序号不能相同"),
     ("seq-zero", set_cell("使用原则", 0, "序号", 0), "使用原则", excel_row(0), "序号", "应不小于 1"),
