@@ -125,3 +125,25 @@ def test_report_converts_to_pdf_with_its_text(workbook_factory, tmp_path: Path) 
     assert "预算执行率85.62%" in compact
     assert "一、项目情况" in compact and "三、项目绩效" in compact
     assert "14.29" in compact
+
+
+def test_shipped_example_workbook_gives_seven_reports_that_open_again(tmp_path: Path) -> None:
+    example = next((Path(__file__).resolve().parent.parent / "input").glob("*.xlsx"))
+    summary = report_workbook(example, Settings(output_dir=tmp_path / "out"))
+    assert summary.status == "success"
+    reports = sorted((tmp_path / "out" / example.stem / "reports").glob("*.docx"))
+    assert len(reports) == 7
+    for report in reports:
+        assert "绩效评价报告" in document_text(report)
+    texts = {p.name: document_text(p) for p in reports}
+    rescue = next(t for name, t in texts.items() if "信访救助专项资金" in name)
+    assert "预算执行率85.62%" in rescue and "96.7%" in rescue and "97.6%" not in rescue
+
+
+def test_flow_publishes_the_summary_as_a_table_artifact(workbook_factory, tmp_path: Path) -> None:
+    from prefect.artifacts import Artifact
+
+    report_workbook(workbook_factory(name="artifact.xlsx"), Settings(output_dir=tmp_path / "out"))
+    artifact = Artifact.get("perfreport-summary")
+    assert artifact is not None and artifact.type == "table"
+    assert "P-002" in str(artifact.data) and "artifact.xlsx" in (artifact.description or "")
