@@ -1,0 +1,353 @@
+"""Compile a .docx template once, render many reports from it (same output as docxtpl).
+
+`pipeline.render.Renderer` uses docxtpl as documented: every report opens the template with
+python-docx, patches the XML, compiles it with Jinja, renders and saves the whole package again.
+`CompiledTemplate` does the template-only work once:
+
+* the XML parts docxtpl renders (the document body, the headers and footers the main document
+  refers to, the footnotes part and the string core properties) are patched with docxtpl's own
+  `DocxTemplate.patch_xml` and compiled with our sandboxed environment
+  (`pipeline.render.jinja_environment`);
+* every other member of the zip is kept as its already-compressed bytes and copied raw.
+
+A render then runs the compiled templates with the post-processing docxtpl 0.20.2 applies after
+Jinja (`render_xml_part`: the ``{_{`` replacements and `resolve_listing`; for the body also
+`fix_tables` and the wp:docPr renumbering of `fix_docpr_ids`), serializes the parts as
+python-docx would, and writes a zip with a fixed timestamp and the template's member order, so
+the same context always gives the same bytes.
+
+Not supported (the pipeline's contexts are plain strings, lists and dicts): docxtpl objects that
+need a live python-docx part during rendering (InlineImage, Subdoc, build_url_id) and docxtpl's
+media/zipname replacement.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docx
+import jinja2
+from docx.opc.coreprops import CoreProperties
+from docx.opc.oxml import serialize_part_xml
+from docx.oxml.ns import nsmap as DOCX_NSMAP
+from docx.oxml.parser import parse_xml as oxml_parse_xml
+from docxtpl import DocxTemplate
+from jinja2 import meta
+from lxml import etree
+
+from pipeline.errors import TemplateInvalid
+from pipeline.render import _NOT_A_DOCX, _problem, jinja_environment
+
+# The core properties docxtpl renders (DocxTemplate.render_properties).
+_PROPERTIES = ("author", "comments", "identifier", "language", "subject", "title")
+_FOOTNOTES_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
+
+# 1980-01-01 00:00:00 in MS-DOS format: every member gets it, so output is reproducible.
+_DOS_DATE = (0 << 9) | (1 << 5) | 1
+_DOS_TIME = 0
+_RENDERED_LEVEL = 6  # zlib level for the parts rendered per report (small; see the report)
+_UTF8_FLAG = 0x800
+
+_PARAGRAPH_OPEN = re.compile(r"<w:p([ >])")
+_PARAGRAPH_OPEN_NL = re.compile(r"\n<w:p([ >])")
+
+# DocxTemplate methods that do not depend on a loaded document (patch_xml, resolve_listing,
+# fix_tables) are called on this instance; it never opens a file.
+_DOCXTPL = DocxTemplate(io.BytesIO(b""))
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """One zip member ready to be written: name, compression method, CRC, sizes and data."""
+
+    name: str
+    method: int
+    crc: int
+    size: int
+    data: bytes  # as stored in the zip (compressed when method is ZIP_DEFLATED)
+
+    @classmethod
+    def compress(cls, name: str, raw: bytes, level: int = _RENDERED_LEVEL) -> _Member:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+        data = compressor.compress(raw) + compressor.flush()
+        return cls(name, zipfile.ZIP_DEFLATED, zlib.crc32(raw), len(raw), data)
+
+
+def _raw_member(archive: zipfile.ZipFile, raw_zip: bytes, info: zipfile.ZipInfo) -> _Member:
+    """The member as stored in the template (no recompression), checked by a full read."""
+    content = archive.read(info)  # verifies the CRC and that the member can be read at all
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 1:
+        return _Member.compress(info.filename, content)
+    name_len, extra_len = struct.unpack("<HH", raw_zip[info.header_offset + 26 : info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    data = raw_zip[start : start + info.compress_size]
+    return _Member(info.filename, info.compress_type, info.CRC, info.file_size, data)
+
+
+def _write_zip(members: list[_Member]) -> bytes:
+    """A zip of the members in order, all dated 1980-01-01, without data descriptors."""
+    out = bytearray()
+    central = bytearray()
+    for member in members:
+        name = member.name.encode("utf-8")
+        flags = 0 if member.name.isascii() else _UTF8_FLAG
+        offset = len(out)
+        out += struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, flags, member.method, _DOS_TIME, _DOS_DATE,
+            member.crc, len(member.data), member.size, len(name), 0,
+        )
+        out += name
+        out += member.data
+        central += struct.pack(
+            "<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | 20, 20, flags, member.method,
+            _DOS_TIME, _DOS_DATE, member.crc, len(member.data), member.size, len(name), 0, 0, 0,
+            0, 0o600 << 16, offset,
+        )
+        central += name
+    if len(members) > 0xFFFF or len(out) + len(central) > 0xFFFFFFFF:
+        raise ValueError("report too large for a zip without ZIP64")
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(out), 0
+    )
+    return bytes(out + central + end)
+
+
+def _render_part(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    """docxtpl's render_xml_part after Jinja: {_{ replacements and resolve_listing."""
+    dst = _PARAGRAPH_OPEN_NL.sub(r"<w:p\1", template.render(context))
+    dst = dst.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
+    return _DOCXTPL.resolve_listing(dst)
+
+
+def _jinja_source(patched: str) -> str:
+    """docxtpl's render_xml_part before Jinja: every paragraph on a line of its own."""
+    return _PARAGRAPH_OPEN.sub(r"\n<w:p\1", patched)
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """The main document part: the patched body template and the document without its body."""
+
+    name: str
+    template: jinja2.Template
+    root: etree._Element  # the w:document element with the body removed (copied per render)
+    body_index: int
+
+    def render(self, context: Mapping[str, Any]) -> bytes:
+        xml = _render_part(self.template, context)
+        tree = _DOCXTPL.fix_tables(xml)  # same recovering parser as docxtpl
+        ids = 1000
+        for element in tree.xpath("//wp:docPr", namespaces=DOCX_NSMAP):
+            ids += 1
+            element.attrib["id"] = str(ids)
+        root = copy.deepcopy(self.root)
+        root.insert(self.body_index, tree)
+        return serialize_part_xml(root)
+
+
+@dataclass(frozen=True, slots=True)
+class _HeaderFooter:
+    """A header or footer part: re-parsed and serialized the way python-docx saves it."""
+
+    name: str
+    template: jinja2.Template
+    encoding: str
+
+    def render(self, context: Mapping[str, Any]) -> bytes:
+        xml = _render_part(self.template, context)
+        return serialize_part_xml(oxml_parse_xml(xml.encode(self.encoding)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Footnotes:
+    """The footnotes part: docxtpl stores the rendered text as is."""
+
+    name: str
+    template: jinja2.Template
+
+    def render(self, context: Mapping[str, Any]) -> bytes:
+        return _render_part(self.template, context).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class _CoreProperties:
+    """docProps/core.xml: the string properties docxtpl renders as templates."""
+
+    name: str
+    element: etree._Element
+    templates: tuple[tuple[str, str, jinja2.Template], ...]  # (property, initial, template)
+    unchanged: _Member  # the part with every property at its initial value, precompressed
+
+    def member(self, context: Mapping[str, Any]) -> _Member:
+        values = [(prop, template.render(context)) for prop, _, template in self.templates]
+        if all(value == initial for (_, value), (_, initial, _) in zip(values, self.templates, strict=True)):
+            return self.unchanged
+        element = copy.deepcopy(self.element)
+        properties = CoreProperties(element)
+        for prop, value in values:
+            setattr(properties, prop, value)
+        return _Member.compress(self.name, serialize_part_xml(element))
+
+
+_Rendered = _Body | _HeaderFooter | _Footnotes
+
+
+class CompiledTemplate:
+    """A .docx template compiled once; `render(context)` gives the report as .docx bytes."""
+
+    __slots__ = ("name", "data", "variables", "_members", "_parts", "_core")
+
+    def __init__(
+        self,
+        name: str,
+        data: bytes,
+        variables: frozenset[str],
+        members: list[_Member | str],
+        parts: list[_Rendered],
+        core: _CoreProperties | None,
+    ) -> None:
+        self.name = name
+        self.data = data
+        self.variables = variables
+        self._members = members  # a _Member to copy, or the name of a part rendered per report
+        self._parts = parts  # in docxtpl's rendering order: body, headers, footers, footnotes
+        self._core = core
+
+    def __reduce__(self) -> tuple[object, tuple[str, bytes]]:
+        # Compiled Jinja templates do not pickle: a worker process recompiles from the bytes.
+        return (CompiledTemplate.from_bytes, (self.name, self.data))
+
+    @classmethod
+    def from_path(cls, path: Path) -> CompiledTemplate:
+        """Read and compile a template; raises TemplateInvalid naming the file if unusable."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise TemplateInvalid(f"模板 {path.name} 无法读取：{reason}") from exc
+        return cls.from_bytes(path.name, data)
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> CompiledTemplate:
+        """Compile the template held in data; name is used in error messages."""
+        try:
+            return cls._compile(name, data)
+        except _NOT_A_DOCX as exc:
+            raise TemplateInvalid(f"模板 {name} 不是可读取的 Word 文档（.docx）：{exc}") from exc
+        except jinja2.TemplateError as exc:
+            raise TemplateInvalid(_problem(name, exc)) from exc
+
+    @classmethod
+    def _compile(cls, name: str, data: bytes) -> CompiledTemplate:
+        env = jinja_environment()
+        document = docx.Document(io.BytesIO(data))
+        main = document.part
+
+        # The body, exactly as DocxTemplate.build_xml sees it.
+        body_patched = _DOCXTPL.patch_xml(_DOCXTPL.xml_to_string(document.element.body))
+        root = copy.deepcopy(document.element)
+        body = root.body
+        body_index = root.index(body)
+        root.remove(body)
+        parts: list[_Rendered] = [
+            _Body(_zip_name(main), env.from_string(_jinja_source(body_patched)), root, body_index)
+        ]
+        sources = [body_patched]
+
+        # Headers then footers, as DocxTemplate.build_headers_footers_xml finds them.
+        seen = {parts[0].name}
+        for uri in (DocxTemplate.HEADER_URI, DocxTemplate.FOOTER_URI):
+            for rel in main.rels.values():
+                if rel.is_external or rel.reltype != uri or not rel.target_part.blob:
+                    continue
+                part = rel.target_part
+                xml = _DOCXTPL.get_part_xml(part)
+                encoding = _DOCXTPL.get_headers_footers_encoding(xml)
+                patched = _DOCXTPL.patch_xml(xml)
+                sources.append(patched)
+                if _zip_name(part) not in seen:
+                    seen.add(_zip_name(part))
+                    template = env.from_string(_jinja_source(patched))
+                    parts.append(_HeaderFooter(_zip_name(part), template, encoding))
+
+        # Footnotes (DocxTemplate.render_footnotes; it only runs when the document has sections).
+        if len(document.sections) > 0:
+            for part in main.package.parts:
+                if part.content_type == _FOOTNOTES_TYPE and _zip_name(part) not in seen:
+                    seen.add(_zip_name(part))
+                    blob = part.blob.decode("utf-8") if isinstance(part.blob, bytes) else part.blob
+                    template = env.from_string(_jinja_source(_DOCXTPL.patch_xml(blob)))
+                    parts.append(_Footnotes(_zip_name(part), template))
+
+        core = _core_properties(document, env)
+        if core is not None:
+            seen.add(core.name)
+
+        variables = frozenset(meta.find_undeclared_variables(env.parse("".join(sources))))
+
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members: list[_Member | str] = [
+                info.filename if info.filename in seen else _raw_member(archive, data, info)
+                for info in archive.infolist()
+                if not info.is_dir()
+            ]
+        missing = seen - {m for m in members if isinstance(m, str)}
+        if missing:
+            raise KeyError(f"zip members not found: {sorted(missing)}")
+        return cls(name, data, variables, members, parts, core)
+
+    def render(self, context: Mapping[str, object]) -> bytes:
+        """The report for one context as .docx bytes; raises TemplateInvalid on template errors."""
+        context = dict(context)
+        try:
+            rendered = {part.name: part.render(context) for part in self._parts}
+            core = self._core.member(context) if self._core is not None else None
+        except (jinja2.TemplateError, etree.XMLSyntaxError) as exc:
+            raise TemplateInvalid(_problem(self.name, exc)) from exc
+        except (TypeError, ArithmeticError) as exc:
+            raise TemplateInvalid(_problem(self.name, exc)) from exc
+        members: list[_Member] = []
+        for member in self._members:
+            if isinstance(member, _Member):
+                members.append(member)
+            elif core is not None and member == core.name:
+                members.append(core)
+            else:
+                members.append(_Member.compress(member, rendered[member]))
+        return _write_zip(members)
+
+
+def _zip_name(part: Any) -> str:
+    """The zip member name of a python-docx part (its partname without the leading slash)."""
+    return str(part.partname).lstrip("/")
+
+
+def _core_properties(document: Any, env: jinja2.Environment) -> _CoreProperties | None:
+    """The compiled core properties, or None when the template has no core properties part."""
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+
+    package = document.part.package
+    try:
+        part = package.part_related_by(RT.CORE_PROPERTIES)
+    except KeyError:
+        return None
+    element = copy.deepcopy(part.element)
+    properties = CoreProperties(element)
+    templates = tuple(
+        (prop, getattr(properties, prop), env.from_string(getattr(properties, prop)))
+        for prop in _PROPERTIES
+    )
+    for prop, initial, _ in templates:
+        setattr(properties, prop, initial)  # docxtpl always writes them back
+    name = _zip_name(part)
+    unchanged = _Member.compress(name, serialize_part_xml(element))
+    return _CoreProperties(name, copy.deepcopy(part.element), templates, unchanged)
