@@ -9,7 +9,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from pipeline.schemas import FundingSheet, IndicatorSheet, PrincipleSheet, ProjectSheet
+from pipeline.schemas import (
+    ACTUAL_GRADE,
+    ACTUAL_NUMBER,
+    ACTUAL_TEXT,
+    DIRECTION,
+    TARGET_NUMBER,
+    TARGET_TEXT,
+    UNIT,
+    FundingSheet,
+    IndicatorSheet,
+    PrincipleSheet,
+    ProjectSheet,
+)
 
 if TYPE_CHECKING:
     from pipeline.validate import ValidWorkbook
@@ -78,16 +90,6 @@ def text_or_empty(value: object) -> str:
 
 def projects_from(valid: ValidWorkbook) -> list[Project]:
     """One Project per row of 项目, in workbook order, with its money, principles and indicators."""
-    from pipeline.validate import (
-        ACTUAL_GRADE,
-        ACTUAL_NUMBER,
-        DIRECTION,
-        TARGET_NUMBER,
-        TARGET_TEXT,
-        UNIT,
-        shown,
-    )
-
     funding: dict[str, list[Funding]] = {}
     for rec in valid.funding.to_dict("records"):
         funding.setdefault(rec[FundingSheet.project_id], []).append(
@@ -106,7 +108,7 @@ def projects_from(valid: ValidWorkbook) -> list[Project]:
                 excel_row=int(row), level1=rec[IndicatorSheet.level1], level2=rec[IndicatorSheet.level2],
                 name=rec[IndicatorSheet.name], direction=rec[DIRECTION], target=rec[TARGET_NUMBER],
                 target_text=rec[TARGET_TEXT], unit=rec[UNIT], actual=rec[ACTUAL_NUMBER],
-                grade=rec[ACTUAL_GRADE], actual_text=shown(rec[IndicatorSheet.actual]),
+                grade=rec[ACTUAL_GRADE], actual_text=rec[ACTUAL_TEXT],
                 weight=rec[IndicatorSheet.weight], numerator=rec[IndicatorSheet.numerator],
                 denominator=rec[IndicatorSheet.denominator], self_score=rec[IndicatorSheet.self_score],
                 deviation=text_or_empty(rec[IndicatorSheet.deviation]),

@@ -30,6 +30,11 @@ LEVEL2_BY_LEVEL1: dict[str, tuple[str, ...]] = {
 }
 DIRECTIONS = ("≥", "≤", "=", "定性")
 
+# Columns validation adds to the indicator table once it has split the cells; records.py reads them.
+DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT = "_direction", "_target_number", "_target_text", "_unit"
+ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT = "_actual_number", "_actual_grade", "_actual_text"
+PARSED_INDICATOR_COLUMNS = (DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT, ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT)
+
 
 class ProjectSheet(pa.DataFrameModel):
     """Sheet 项目: one row per project."""

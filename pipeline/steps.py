@@ -14,10 +14,10 @@ from pipeline import outputs
 from pipeline.config import Settings
 from pipeline.context import CONTEXT_KEYS, report_context, summary_row
 from pipeline.errors import Problem, Severity, TemplateInvalid, ValidationFailed, WorkbookRefused
+from pipeline.fastrender import CompiledTemplate
 from pipeline.indicators import ProjectResult, evaluate
 from pipeline.profile import DEFAULT_PROFILE, ScoringProfile
 from pipeline.records import Project, projects_from
-from pipeline.render import Renderer
 from pipeline.schemas import SHEET_MODELS, sheet_layout
 from pipeline.validate import validate_workbook
 from pipeline.workbook import read_workbook
@@ -81,9 +81,9 @@ def available_templates(settings: Settings) -> set[str]:
     return {p.name for p in settings.templates_dir.glob("*.docx") if not p.name.startswith("~$")}
 
 
-def checked_template(path: Path) -> Renderer:
-    """A renderer for a template, refused when it uses variables the pipeline does not provide."""
-    renderer = Renderer.from_path(path)
+def checked_template(path: Path) -> CompiledTemplate:
+    """A template compiled once, refused when it uses variables the pipeline does not provide."""
+    renderer = CompiledTemplate.from_path(path)
     unknown = sorted(renderer.variables - CONTEXT_KEYS)
     if unknown:
         raise TemplateInvalid(f"模板 {path.name} 有误：使用了未提供的变量 {'、'.join(unknown)}")
@@ -122,7 +122,7 @@ def chunks_of(items: Sequence[PlannedReport], size: int) -> list[list[PlannedRep
 
 def render_reports(planned: Sequence[PlannedReport], reports_dir: Path, templates_dir: Path) -> list[Path]:
     """Render and write each planned report; raises TemplateInvalid on a template error."""
-    renderers: dict[str, Renderer] = {}
+    renderers: dict[str, CompiledTemplate] = {}
     written: list[Path] = []
     for item in planned:
         if item.template not in renderers:

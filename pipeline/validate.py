@@ -20,8 +20,16 @@ import pandera.pandas as pa
 from pipeline.errors import Problem, Severity, ValidationFailed, has_errors
 from pipeline.profile import DEFAULT_PROFILE, ScoringProfile
 from pipeline.schemas import (
+    ACTUAL_GRADE,
+    ACTUAL_NUMBER,
+    ACTUAL_TEXT,
+    DIRECTION,
     DIRECTIONS,
     LEVEL2_BY_LEVEL1,
+    PARSED_INDICATOR_COLUMNS,
+    TARGET_NUMBER,
+    TARGET_TEXT,
+    UNIT,
     FundingSheet,
     IndicatorSheet,
     PrincipleSheet,
@@ -38,10 +46,6 @@ QUANTITY_RE = re.compile(rf"^(?P<direction>>=|<=|==|≥|≤|=|>|<)?(?P<number>{N
 DIRECTION_ALIASES = {">=": "≥", ">": "≥", "≥": "≥", "<=": "≤", "<": "≤", "≤": "≤", "=": "=", "==": "=", "定性": "定性"}
 UNIT_ALIASES = {"百分比": "%", "%": "%"}
 
-# Extra columns that validation adds to the indicator table; records.py reads them.
-DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT, ACTUAL_NUMBER, ACTUAL_GRADE = (
-    "_direction", "_target_number", "_target_text", "_unit", "_actual_number", "_actual_grade",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +318,7 @@ def indicator_cells(row: int, record: pd.Series, labels: Mapping[str, str],
         elif not has_fraction:
             problem(IndicatorSheet.actual, actual, "不能为空：请填写完成的数值，或填写「分子」和「分母」")
     parsed = {DIRECTION: direction, TARGET_NUMBER: target_number, TARGET_TEXT: target_text,
-              UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade}
+              UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual)}
     return parsed, problems
 
 
@@ -328,7 +332,7 @@ def indicator_frame(frame: pd.DataFrame, labels: Mapping[str, str],
         parsed_rows.append(parsed)
         problems.extend(found)
     extra = pd.DataFrame(parsed_rows, index=frame.index, dtype=object,
-                         columns=[DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT, ACTUAL_NUMBER, ACTUAL_GRADE])
+                         columns=list(PARSED_INDICATOR_COLUMNS))
     return frame.join(extra), problems
 
 
