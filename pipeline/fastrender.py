@@ -45,7 +45,7 @@ from jinja2 import meta
 from lxml import etree
 
 from pipeline.errors import TemplateInvalid
-from pipeline.render import _NOT_A_DOCX, _problem, jinja_environment
+from pipeline.render import _NOT_A_DOCX, _problem, jinja_environment, template_bytes
 
 # The core properties docxtpl renders (DocxTemplate.render_properties).
 _PROPERTIES = ("author", "comments", "identifier", "language", "subject", "title")
@@ -229,12 +229,7 @@ class CompiledTemplate:
     @classmethod
     def from_path(cls, path: Path) -> CompiledTemplate:
         """Read and compile a template; raises TemplateInvalid naming the file if unusable."""
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise TemplateInvalid(f"模板 {path.name} 无法读取：{reason}") from exc
-        return cls.from_bytes(path.name, data)
+        return cls.from_bytes(path.name, template_bytes(path))
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> CompiledTemplate:

@@ -92,6 +92,14 @@ def _undeclared_variables(name: str, data: bytes) -> frozenset[str]:
     return frozenset(variables)
 
 
+def template_bytes(path: Path) -> bytes:
+    """A template file's bytes; raises TemplateInvalid naming the file when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise TemplateInvalid(f"模板 {path.name} 无法读取：{exc.strerror or exc}") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class Renderer:
     """A template loaded once (bytes kept in memory) that renders contexts to .docx bytes."""
@@ -103,11 +111,7 @@ class Renderer:
     @classmethod
     def from_path(cls, path: Path) -> Renderer:
         """Read and check a template; raises TemplateInvalid naming the file if it is unusable."""
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise TemplateInvalid(f"模板 {path.name} 无法读取：{reason}") from exc
+        data = template_bytes(path)
         return cls(name=path.name, data=data, variables=_undeclared_variables(path.name, data))
 
     def render(self, context: Mapping[str, object]) -> bytes:
