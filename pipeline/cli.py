@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from pipeline.config import DEFAULT_CHUNK_SIZE, Settings, apply_prefect_defaults
+
+# Kept here (not imported from runtime.py) so `--help` does not import prefect.
+DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
 
 EXIT_OK, EXIT_INVALID, EXIT_REFUSED, EXIT_INTERNAL = 0, 1, 2, 3
 SHOWN_PROBLEMS = 20
@@ -73,15 +80,47 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"✘ {reason}", file=sys.stderr)
     if not workbooks:
         return EXIT_REFUSED
-    settings = Settings(output_dir=args.output_dir, chunk_size=args.chunk_size)
+    settings = Settings(output_dir=args.output_dir, chunk_size=args.chunk_size, workers=args.workers,
+                        dask_address=args.dask_address or os.environ.get(DASK_ADDRESS_ENV) or None)
     apply_prefect_defaults()
-    from pipeline.flow import report_workbook  # prefect reads its settings at import
+    from pipeline.flow import run_workbook  # prefect reads its settings at import
 
     codes = [EXIT_REFUSED] if missing else []
-    for workbook in workbooks:
-        print(f"正在处理 {workbook} ……")
-        codes.append(print_summary(report_workbook(workbook, settings)))
+    with console_progress():
+        for workbook in workbooks:
+            print(f"正在处理 {workbook} ……", flush=True)
+            codes.append(print_summary(run_workbook(workbook, settings)))
     return max(codes)
+
+
+class ProgressBar(logging.Handler):
+    """Draws the flow's progress log records (`extra={"progress": (done, total)}`) as a bar."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        progress = getattr(record, "progress", None)
+        if not progress:
+            return
+        done, total = progress
+        filled = int(30 * done / max(total, 1))
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r  生成报告 [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}{end}")
+        self.stream.flush()
+
+
+@contextmanager
+def console_progress() -> Iterator[None]:
+    """Show render progress on the console while the flow's own console logging stays off."""
+    logger = logging.getLogger("prefect.flow_runs")
+    handler = ProgressBar(sys.stderr)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -102,6 +141,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--output-dir", type=Path, default=Path("output"), help="输出文件夹（默认 output/）")
     run.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
                      help="每个渲染任务处理的项目数（默认 200）")
+    run.add_argument("--workers", type=int, default=None,
+                     help="本机渲染进程数（默认每个 CPU 核一个）")
+    run.add_argument("--dask-address", default=None, metavar="ADDRESS",
+                     help=f"Dask 调度器地址，如 tcp://10.0.0.5:8786（也可设环境变量 {DASK_ADDRESS_ENV}）")
     run.set_defaults(handler=command_run)
     return top
 

@@ -44,4 +44,7 @@ class Settings:
     templates_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "templates")
     default_template: str = "report.docx"
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    # Render processes on this machine (None: one per core), or a Dask scheduler to use instead.
+    workers: int | None = None
+    dask_address: str | None = None
     header_search_rows: int = 10

@@ -8,6 +8,7 @@ run or the new complete run, never a mixture.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -17,6 +18,8 @@ import unicodedata
 import uuid
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -28,6 +31,7 @@ PROBLEMS_NAME = "校验报告.xlsx"
 MANIFEST_NAME = "manifest.json"
 # Zip entries get a fixed time so the same reports always give the same zip bytes.
 ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
+FIXED_TIME = datetime(2020, 1, 1)
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                     *(f"LPT{i}" for i in range(1, 10))}
 FORBIDDEN_IN_NAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
@@ -35,6 +39,15 @@ FORBIDDEN_IN_NAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 MAX_STEM_CHARS = 60
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 VERSIONED_PACKAGES = ("perfreport", "prefect", "docxtpl", "python-docx", "pandera", "pandas", "openpyxl")
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenFile:
+    """An output file as the manifest lists it: path relative to the workbook's folder."""
+
+    path: str
+    bytes: int
+    sha256: str
 
 
 def atomic_write(path: Path, data: bytes) -> Path:
@@ -119,40 +132,65 @@ def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def fixed_time_zip(data: bytes) -> bytes:
+    """The same zip with every entry stamped ZIP_TIMESTAMP, so equal content gives equal bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIMESTAMP)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            target.writestr(entry, source.read(info))
+    return out.getvalue()
+
+
 def xlsx_bytes(sheet_title: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]],
                widths: Mapping[str, int] | None = None) -> bytes:
-    """A one-sheet workbook with a bold, frozen header row; strings are never formulas."""
-    import io
+    """A one-sheet workbook with a bold, frozen header row; strings are never formulas.
 
+    Streamed (openpyxl write-only) so 100,000 rows stay cheap, and stamped with fixed times so
+    the same rows always give the same bytes.
+    """
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.writer.excel import ExcelWriter
 
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = sheet_title
-    sheet.append(list(columns))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+    workbook = Workbook(write_only=True)
+    workbook.properties.creator = "perfreport"
+    workbook.properties.created = workbook.properties.modified = FIXED_TIME
+    sheet = workbook.create_sheet(sheet_title)
+    for col, name in enumerate(columns, start=1):
+        sheet.column_dimensions[get_column_letter(col)].width = (widths or {}).get(name, 14)
+    sheet.freeze_panes = "A2"
+    bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
+
+    def header(name: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = bold
+        return cell
+
+    sheet.append([header(name) for name in columns])
     for row in rows:
-        sheet.append([None] * len(columns))
-        for col, name in enumerate(columns, start=1):
-            cell = sheet.cell(row=sheet.max_row, column=col)
+        cells = []
+        for name in columns:
             value = row.get(name)
-            cell.value = value
+            cell = WriteOnlyCell(sheet, value=value)
             if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
                 # openpyxl would store "=..." as a formula: user text must stay text.
                 cell.data_type = "s"
-            if isinstance(value, float):
+            elif isinstance(value, float):
                 cell.number_format = "0.00"
             if isinstance(value, str) and len(value) > 30:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-    for col, name in enumerate(columns, start=1):
-        letter = sheet.cell(row=1, column=col).column_letter
-        sheet.column_dimensions[letter].width = (widths or {}).get(name, 14)
-    sheet.freeze_panes = "A2"
+                cell.alignment = wrap
+            cells.append(cell)
+        sheet.append(cells)
     buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    # Workbook.save() stamps "modified" with the current time; ExcelWriter keeps ours.
+    ExcelWriter(workbook, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED)).save()
+    return fixed_time_zip(buffer.getvalue())
 
 
 def write_problems(path: Path, problems: Sequence[Problem]) -> Path:
@@ -170,15 +208,19 @@ def write_summary(path: Path, rows: Sequence[Mapping[str, object]]) -> Path:
 
 
 def write_zip(path: Path, files: Sequence[Path], root: Path) -> Path:
-    """A zip of `files` (names relative to `root`), streamed from disk, with fixed timestamps."""
+    """A zip of `files` (names relative to `root`), streamed from disk, with fixed timestamps.
+
+    Entries are stored, not deflated: a .docx is itself a compressed zip, and deflating 100,000
+    of them again would cost minutes for a few percent.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
             for file in sorted(files):
                 info = zipfile.ZipInfo(file.relative_to(root).as_posix(), ZIP_TIMESTAMP)
-                info.compress_type = zipfile.ZIP_DEFLATED
+                info.compress_type = zipfile.ZIP_STORED
                 info.external_attr = 0o644 << 16
                 with file.open("rb") as source, archive.open(info, "w") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
@@ -201,12 +243,18 @@ def package_versions() -> dict[str, str]:
 
 
 def write_manifest(path: Path, workbook: Path, workbook_sha256: str, root: Path,
-                   counts: Mapping[str, int], status: str) -> Path:
-    """manifest.json: the input and its hash, every output with its hash, counts and versions."""
-    outputs = [
-        {"path": f.relative_to(root).as_posix(), "bytes": f.stat().st_size, "sha256": sha256_of(f)}
-        for f in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
-    ]
+                   counts: Mapping[str, int], status: str, known: Sequence[WrittenFile] = ()) -> Path:
+    """manifest.json: the input and its hash, every output with its hash, counts and versions.
+
+    `known` files were hashed when written (the reports), so they are not read again.
+    """
+    hashed = {f.path: f for f in known}
+    listed = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                    if p.is_file() and p.name != MANIFEST_NAME)
+    outputs = []
+    for name in listed:
+        entry = hashed.get(name) or WrittenFile(name, (root / name).stat().st_size, sha256_of(root / name))
+        outputs.append({"path": entry.path, "bytes": entry.bytes, "sha256": entry.sha256})
     manifest = {
         "status": status,
         "input": {"file": workbook.name, "sha256": workbook_sha256},

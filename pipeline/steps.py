@@ -6,9 +6,14 @@ stays pure wiring.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import pickle
+import shutil
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pipeline import outputs
 from pipeline.config import Settings
@@ -21,6 +26,9 @@ from pipeline.records import Project, projects_from
 from pipeline.schemas import SHEET_MODELS, sheet_layout
 from pipeline.validate import validate_workbook
 from pipeline.workbook import read_workbook
+
+T = TypeVar("T")
+CHUNKS_DIR = ".chunks"
 
 
 class Status:
@@ -40,6 +48,7 @@ class CheckedWorkbook:
     projects: tuple[Project, ...] = ()
     problems: tuple[Problem, ...] = ()
     refused: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -61,6 +70,26 @@ class PlannedReport:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedReports:
+    """What the renderers need (chunk files) and what the summary needs, once computed."""
+
+    chunk_files: tuple[Path, ...]
+    total: int
+    summary_rows: tuple[dict[str, object], ...]
+    warnings: tuple[Problem, ...]
+    template_problem: str | None
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedChunk:
+    """The reports one render task wrote, with their hashes, and how long it took."""
+
+    files: tuple[outputs.WrittenFile, ...]
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """What a workbook's run produced, for the CLI and the Prefect artifact."""
 
@@ -74,6 +103,7 @@ class RunSummary:
     problems: tuple[Problem, ...] = ()
     message: str = ""
     summary_rows: tuple[dict[str, object], ...] = field(default=())
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def available_templates(settings: Settings) -> set[str]:
@@ -92,15 +122,20 @@ def checked_template(path: Path) -> CompiledTemplate:
 
 def check_workbook(path: Path, settings: Settings, profile: ScoringProfile = DEFAULT_PROFILE) -> CheckedWorkbook:
     """Read, validate and turn a workbook into projects; every failure comes back as data."""
+    started = time.perf_counter()
     try:
         digest = outputs.sha256_of(path) if path.is_file() else ""
         raw = read_workbook(path, [sheet_layout(m) for m in SHEET_MODELS], settings.header_search_rows)
+        read = time.perf_counter() - started
         valid = validate_workbook(raw, available_templates(settings), profile)
+        del raw  # the typed tables replace it; at 100,000 projects it is hundreds of MB
+        projects = tuple(projects_from(valid))
     except WorkbookRefused as exc:
         return CheckedWorkbook(path, "", refused=exc.reason)
     except ValidationFailed as exc:
         return CheckedWorkbook(path, digest, problems=tuple(exc.problems))
-    return CheckedWorkbook(path, digest, projects=tuple(projects_from(valid)), problems=valid.warnings)
+    timings = {"读取": read, "校验": time.perf_counter() - started - read}
+    return CheckedWorkbook(path, digest, projects=projects, problems=valid.warnings, timings=timings)
 
 
 def evaluate_projects(projects: Sequence[Project], profile: ScoringProfile = DEFAULT_PROFILE) -> list[ProjectResult]:
@@ -115,31 +150,72 @@ def plan_reports(results: Sequence[ProjectResult], settings: Settings) -> list[P
             for r, name in zip(results, names, strict=True)]
 
 
-def chunks_of(items: Sequence[PlannedReport], size: int) -> list[list[PlannedReport]]:
+def chunks_of(items: Sequence[T], size: int) -> list[list[T]]:
     """Consecutive slices of at most `size` items."""
     return [list(items[i:i + size]) for i in range(0, len(items), max(1, size))]
 
 
-def render_reports(planned: Sequence[PlannedReport], reports_dir: Path, templates_dir: Path) -> list[Path]:
-    """Render and write each planned report; raises TemplateInvalid on a template error."""
-    renderers: dict[str, CompiledTemplate] = {}
-    written: list[Path] = []
-    for item in planned:
-        if item.template not in renderers:
-            renderers[item.template] = checked_template(templates_dir / item.template)
-        data = renderers[item.template].render(report_context(item.result))
-        written.append(outputs.atomic_write(reports_dir / item.filename, data))
-    return written
-
-
-def check_templates(planned: Sequence[PlannedReport], settings: Settings) -> str | None:
-    """None when every template the reports need is usable, else the reason in Chinese."""
+def check_templates(names: Iterable[str], settings: Settings) -> str | None:
+    """None when every named template is usable, else the reason in Chinese."""
     try:
-        for name in sorted({p.template for p in planned}):
+        for name in sorted(set(names)):
             checked_template(settings.templates_dir / name)
     except TemplateInvalid as exc:
         return str(exc)
     return None
+
+
+def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings,
+                    profile: ScoringProfile = DEFAULT_PROFILE) -> PreparedReports:
+    """Evaluate every project and write its report context into chunk files for the renderers.
+
+    Render tasks get a chunk file's path, not the data: a task's arguments travel through
+    Prefect (and to Dask workers), where large objects cost seconds each.
+    """
+    started = time.perf_counter()
+    results = evaluate_projects(checked.projects, profile)
+    planned = plan_reports(results, settings)
+    computed = time.perf_counter() - started
+    template_problem = check_templates((p.template for p in planned), settings)
+    chunk_dir = staging / CHUNKS_DIR
+    chunk_dir.mkdir(exist_ok=True)
+    chunk_files: list[Path] = []
+    if template_problem is None:
+        for number, chunk in enumerate(chunks_of(planned, settings.chunk_size), start=1):
+            items = [(p.filename, p.template, report_context(p.result)) for p in chunk]
+            path = chunk_dir / f"chunk-{number:06d}.pickle"
+            path.write_bytes(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
+            chunk_files.append(path)
+    rows = tuple({**summary_row(p.result), "报告文件": f"{outputs.REPORTS_DIR}/{p.filename}"} for p in planned)
+    warnings = tuple(all_warnings(checked, results))
+    timings = {"计算": computed, "准备渲染": time.perf_counter() - started - computed}
+    return PreparedReports(tuple(chunk_files), len(planned), rows, warnings, template_problem, timings)
+
+
+# Compiled templates of this process, so a worker compiles each template once per run and file.
+_COMPILED: dict[tuple[Path, int, int], CompiledTemplate] = {}
+
+
+def compiled_template(path: Path) -> CompiledTemplate:
+    """The template at `path`, compiled once per process (recompiled when the file changes)."""
+    stat = path.stat()
+    key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+    if key not in _COMPILED:
+        _COMPILED[key] = checked_template(path)
+    return _COMPILED[key]
+
+
+def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path) -> RenderedChunk:
+    """Render the reports of one chunk file into `reports_dir`; raises TemplateInvalid."""
+    started = time.perf_counter()
+    items = pickle.loads(chunk_file.read_bytes())  # written by prepare_reports in this run
+    files: list[outputs.WrittenFile] = []
+    for filename, template, context in items:
+        data = compiled_template(templates_dir / template).render(context)
+        outputs.atomic_write(reports_dir / filename, data)
+        files.append(outputs.WrittenFile(f"{outputs.REPORTS_DIR}/{filename}", len(data),
+                                         hashlib.sha256(data).hexdigest()))
+    return RenderedChunk(tuple(files), time.perf_counter() - started)
 
 
 def all_warnings(checked: CheckedWorkbook, results: Sequence[ProjectResult]) -> list[Problem]:
@@ -170,24 +246,28 @@ def finish_failed(checked: CheckedWorkbook, settings: Settings, message: str = "
                       problems=checked.problems, message=message)
 
 
-def finish_success(checked: CheckedWorkbook, results: Sequence[ProjectResult], planned: Sequence[PlannedReport],
+def finish_success(checked: CheckedWorkbook, prepared: PreparedReports, rendered: Sequence[RenderedChunk],
                    staging: Path, settings: Settings) -> RunSummary:
     """Write 汇总表, 校验报告 (if warnings), the zip and the manifest, then publish the folder."""
     final = outputs.workbook_output_dir(settings.output_dir, checked.path)
+    started = time.perf_counter()
     try:
-        warnings = all_warnings(checked, results)
-        rows = [{**summary_row(p.result), "报告文件": f"{outputs.REPORTS_DIR}/{p.filename}"} for p in planned]
-        outputs.write_summary(staging / outputs.SUMMARY_NAME, rows)
-        if warnings:
-            outputs.write_problems(staging / outputs.PROBLEMS_NAME, warnings)
-        reports = sorted((staging / outputs.REPORTS_DIR).glob("*.docx"))
-        outputs.write_zip(staging / f"{final.name}_报告.zip", reports, staging)
-        counts = {"projects": len(results), "reports": len(reports), "errors": 0, "warnings": len(warnings)}
+        shutil.rmtree(staging / CHUNKS_DIR, ignore_errors=True)
+        reports = sorted((f for chunk in rendered for f in chunk.files), key=lambda f: f.path)
+        outputs.write_summary(staging / outputs.SUMMARY_NAME, prepared.summary_rows)
+        if prepared.warnings:
+            outputs.write_problems(staging / outputs.PROBLEMS_NAME, prepared.warnings)
+        outputs.write_zip(staging / f"{final.name}_报告.zip", [staging / f.path for f in reports], staging)
+        counts = {"projects": prepared.total, "reports": len(reports), "errors": 0,
+                  "warnings": len(prepared.warnings)}
         outputs.write_manifest(staging / outputs.MANIFEST_NAME, checked.path, checked.sha256, staging,
-                               counts, Status.SUCCESS)
+                               counts, Status.SUCCESS, known=reports)
         outputs.publish(staging, final)
     except BaseException:
         outputs.discard(staging)
         raise
-    return RunSummary(checked.path, Status.SUCCESS, final, projects=len(results), reports=len(reports),
-                      warnings=len(warnings), problems=tuple(warnings), summary_rows=tuple(rows))
+    timings = {**checked.timings, **prepared.timings,
+               "渲染(各任务合计)": sum(c.seconds for c in rendered), "写出": time.perf_counter() - started}
+    return RunSummary(checked.path, Status.SUCCESS, final, projects=prepared.total, reports=len(reports),
+                      warnings=len(prepared.warnings), problems=prepared.warnings,
+                      summary_rows=prepared.summary_rows, timings=timings)
