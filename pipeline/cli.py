@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -89,8 +90,18 @@ def command_run(args: argparse.Namespace) -> int:
     with console_progress():
         for workbook in workbooks:
             print(f"正在处理 {workbook} ……", flush=True)
-            codes.append(print_summary(run_workbook(workbook, settings)))
+            summary = run_workbook(workbook, settings)
+            codes.append(print_summary(summary))
+            if args.timings:
+                write_timings(args.timings, summary)
     return max(codes)
+
+
+def write_timings(path: Path, summary) -> None:  # noqa: ANN001 - steps.RunSummary
+    """Append one workbook's stage timings as a JSON line (used by the benchmark)."""
+    record = {"workbook": summary.workbook.name, "projects": summary.projects, **summary.timings}
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 class ProgressBar(logging.Handler):
@@ -145,6 +156,8 @@ def parser() -> argparse.ArgumentParser:
                      help="本机渲染进程数（默认每个 CPU 核一个）")
     run.add_argument("--dask-address", default=None, metavar="ADDRESS",
                      help=f"Dask 调度器地址，如 tcp://10.0.0.5:8786（也可设环境变量 {DASK_ADDRESS_ENV}）")
+    run.add_argument("--timings", type=Path, default=None, metavar="FILE",
+                     help="把各阶段耗时（秒）以 JSON 行追加到 FILE（供性能测试使用）")
     run.set_defaults(handler=command_run)
     return top
 

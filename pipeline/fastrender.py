@@ -121,10 +121,17 @@ def _write_zip(members: list[_Member]) -> bytes:
     return bytes(out + central + end)
 
 
+_LISTING_CHARS = re.compile("[\t\a\n\f]")
+
+
 def _render_part(template: jinja2.Template, context: Mapping[str, Any]) -> str:
     """docxtpl's render_xml_part after Jinja: {_{ replacements and resolve_listing."""
     dst = _PARAGRAPH_OPEN_NL.sub(r"<w:p\1", template.render(context))
     dst = dst.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
+    # resolve_listing only rewrites \t \a \n \f inside text runs; without any of them it returns
+    # its input unchanged, after regex work that was 40% of a report's rendering time.
+    if not _LISTING_CHARS.search(dst):
+        return dst
     return _DOCXTPL.resolve_listing(dst)
 
 

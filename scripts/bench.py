@@ -1,0 +1,173 @@
+"""Benchmark the whole pipeline on synthetic workbooks and compare with the naive docxtpl loop.
+
+Usage: python scripts/bench.py [--sizes 1000 10000 100000] [--sample 200] [--work bench/]
+
+For each size: generate (once, cached in --work) a realistic workbook, run `perfreport run` on it
+in a fresh process (so Prefect's start is included), sample the memory of that process and all
+its children, and print wall time, projects per second, peak memory and the time of each stage.
+Then render the same sample of projects with the same template two ways in this process, on
+one core: docxtpl as documented (a new DocxTemplate per report, render, save) and the pipeline's
+compiled template, and print the throughput ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+from make_synthetic import write_synthetic_workbook  # noqa: E402
+
+from pipeline import steps  # noqa: E402
+from pipeline.config import Settings  # noqa: E402
+from pipeline.context import report_context  # noqa: E402
+from pipeline.fastrender import CompiledTemplate  # noqa: E402
+
+TEMPLATE = REPO / "templates" / "report.docx"
+STAGES = ("读取", "校验", "计算", "准备渲染", "渲染", "写出")
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # a process may end while we look
+            total += proc.memory_info().rss
+    return total
+
+
+def run_pipeline(workbook: Path, out: Path, timings: Path) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS of the whole process tree, peak RSS of the main process)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", str(workbook), "--output-dir", str(out),
+         "--timings", str(timings)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    process = psutil.Process(child.pid)
+    peaks = [0, 0]
+
+    def sample() -> None:
+        while child.poll() is None:
+            try:
+                peaks[0] = max(peaks[0], tree_rss(process))
+                peaks[1] = max(peaks[1], process.memory_info().rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = child.communicate()
+    wall = time.perf_counter() - started
+    sampler.join()
+    if child.returncode != 0:
+        raise SystemExit(f"perfreport failed on {workbook} ({child.returncode}):\n{err[-2000:]}")
+    return wall, peaks[0], peaks[1]
+
+
+def sample_contexts(workbook: Path, sample: int) -> list[dict[str, object]]:
+    """Report contexts of the first `sample` projects of a workbook."""
+    checked = steps.check_workbook(workbook, Settings())
+    results = steps.evaluate_projects(checked.projects[:sample])
+    return [report_context(r) for r in results]
+
+
+def naive_vs_compiled(contexts: list[dict[str, object]], folder: Path) -> tuple[float, float]:
+    """Seconds per report on one core: docxtpl as documented, and the compiled template; both save."""
+    from docxtpl import DocxTemplate
+
+    from pipeline.render import jinja_environment
+
+    started = time.perf_counter()
+    for n, context in enumerate(contexts):
+        template = DocxTemplate(str(TEMPLATE))
+        template.render(context, jinja_env=jinja_environment(), autoescape=True)
+        template.save(str(folder / f"naive-{n}.docx"))
+    naive = (time.perf_counter() - started) / len(contexts)
+
+    started = time.perf_counter()
+    compiled = CompiledTemplate.from_path(TEMPLATE)
+    for n, context in enumerate(contexts):
+        (folder / f"fast-{n}.docx").write_bytes(compiled.render(context))
+    fast = (time.perf_counter() - started) / len(contexts)
+    return naive, fast
+
+
+def machine() -> str:
+    """One line describing this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--sample", type=int, default=200)
+    parser.add_argument("--work", type=Path, default=REPO / "bench")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    print(f"Machine: {machine()}")
+    rows = []
+    for size in args.sizes:
+        workbook = args.work / f"synthetic-{size}.xlsx"
+        if not workbook.exists():
+            started = time.perf_counter()
+            write_synthetic_workbook(workbook, size)
+            print(f"generated {workbook.name} in {time.perf_counter() - started:.1f} s", flush=True)
+        out = Path(tempfile.mkdtemp(prefix=f"bench-{size}-", dir=args.work))
+        timings_file = out / "timings.jsonl"
+        try:
+            wall, peak_tree, peak_main = run_pipeline(workbook, out / "output", timings_file)
+            timings = json.loads(timings_file.read_text(encoding="utf-8").splitlines()[-1])
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        rows.append((size, wall, peak_tree, peak_main, timings))
+        stages = "  ".join(f"{s} {timings.get(s, 0):.1f}s" for s in STAGES)
+        print(f"{size:>7} projects: {wall:6.1f} s wall, {size / wall:7.0f} projects/s, "
+              f"peak {peak_tree / 2**20:5.0f} MiB (main process {peak_main / 2**20:.0f} MiB) | {stages}",
+              flush=True)
+
+    smallest = args.work / f"synthetic-{min(args.sizes)}.xlsx"
+    contexts = sample_contexts(smallest, args.sample)
+    with tempfile.TemporaryDirectory(dir=args.work) as folder:
+        naive, fast = naive_vs_compiled(contexts, Path(folder))
+    print(f"Rendering {len(contexts)} reports on one core, same template and data: docxtpl as documented "
+          f"{naive * 1000:.1f} ms/report, compiled template {fast * 1000:.2f} ms/report, "
+          f"ratio {naive / fast:.1f}x")
+
+    print("\n| projects | wall (s) | projects/s | peak memory, all processes (MiB) | main process (MiB) | "
+          + " | ".join(f"{s} (s)" for s in STAGES) + " |")
+    print("|" + "---|" * (5 + len(STAGES)))
+    for size, wall, peak_tree, peak_main, timings in rows:
+        print(f"| {size:,} | {wall:.1f} | {size / wall:.0f} | {peak_tree / 2**20:.0f} | {peak_main / 2**20:.0f} | "
+              + " | ".join(f"{timings.get(s, 0):.1f}" for s in STAGES) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
