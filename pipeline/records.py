@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from pipeline.schemas import (
@@ -24,6 +25,8 @@ from pipeline.schemas import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from pipeline.validate import ValidWorkbook
 
 
@@ -88,45 +91,47 @@ def text_or_empty(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def columns_of(model: type) -> SimpleNamespace:
+    """A model's column names as plain attributes (a pandera model's are slow descriptors)."""
+    return SimpleNamespace(**{name: getattr(model, name) for name in model.__annotations__})
+
+
 def projects_from(valid: ValidWorkbook) -> list[Project]:
     """One Project per row of 项目, in workbook order, with its money, principles and indicators."""
+    from pipeline.validate import frame_records
+
+    F, PR, IND, PJ = (columns_of(m) for m in (FundingSheet, PrincipleSheet, IndicatorSheet, ProjectSheet))  # noqa: N806
+    def columns(frame: pd.DataFrame, *names: str) -> zip:  # noqa: ANN202 - rows as tuples
+        return zip(*(frame[name].tolist() for name in names), strict=True)
+
     funding: dict[str, list[Funding]] = {}
-    for rec in valid.funding.to_dict("records"):
-        funding.setdefault(rec[FundingSheet.project_id], []).append(
-            Funding(rec[FundingSheet.source], rec[FundingSheet.initial_budget_wan],
-                    rec[FundingSheet.adjusted_budget_wan], rec[FundingSheet.spent_wan])
-        )
+    for pid, source, initial, adjusted, spent in columns(
+            valid.funding, F.project_id, F.source, F.initial_budget_wan, F.adjusted_budget_wan, F.spent_wan):
+        funding.setdefault(pid, []).append(Funding(source, initial, adjusted, spent))
     principles: dict[str, list[tuple[int, str]]] = {}
-    for rec in valid.principles.to_dict("records"):
-        principles.setdefault(rec[PrincipleSheet.project_id], []).append(
-            (rec[PrincipleSheet.seq], rec[PrincipleSheet.content])
-        )
+    for pid, seq, content in columns(valid.principles, PR.project_id, PR.seq, PR.content):
+        principles.setdefault(pid, []).append((seq, content))
     indicators: dict[str, list[Indicator]] = {}
-    for row, rec in zip(valid.indicators.index, valid.indicators.to_dict("records"), strict=True):
-        indicators.setdefault(rec[IndicatorSheet.project_id], []).append(
-            Indicator(
-                excel_row=int(row), level1=rec[IndicatorSheet.level1], level2=rec[IndicatorSheet.level2],
-                name=rec[IndicatorSheet.name], direction=rec[DIRECTION], target=rec[TARGET_NUMBER],
-                target_text=rec[TARGET_TEXT], unit=rec[UNIT], actual=rec[ACTUAL_NUMBER],
-                grade=rec[ACTUAL_GRADE], actual_text=rec[ACTUAL_TEXT],
-                weight=rec[IndicatorSheet.weight], numerator=rec[IndicatorSheet.numerator],
-                denominator=rec[IndicatorSheet.denominator], self_score=rec[IndicatorSheet.self_score],
-                deviation=text_or_empty(rec[IndicatorSheet.deviation]),
-            )
-        )
+    frame = valid.indicators
+    for row, pid, *cells in zip(frame.index.tolist(), *(frame[name].tolist() for name in (
+            IND.project_id, IND.level1, IND.level2, IND.name, DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT,
+            ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT, IND.weight, IND.numerator, IND.denominator,
+            IND.self_score, IND.deviation)), strict=True):
+        cells[-1] = text_or_empty(cells[-1])
+        indicators.setdefault(pid, []).append(Indicator(int(row), *cells))
     projects: list[Project] = []
-    for row, rec in zip(valid.projects.index, valid.projects.to_dict("records"), strict=True):
-        pid = rec[ProjectSheet.project_id]
-        department = rec[ProjectSheet.department]
+    for row, rec in zip(valid.projects.index, frame_records(valid.projects), strict=True):
+        pid = rec[PJ.project_id]
+        department = rec[PJ.department]
         projects.append(
             Project(
-                excel_row=int(row), project_id=pid, name=rec[ProjectSheet.project_name],
-                year=int(rec[ProjectSheet.year]), department=department,
-                implementing_unit=rec[ProjectSheet.implementing_unit] or department,
-                overview=rec[ProjectSheet.overview],
-                annual_goal=text_or_empty(rec[ProjectSheet.annual_goal]),
-                performance=text_or_empty(rec[ProjectSheet.performance]),
-                template=rec[ProjectSheet.template],
+                excel_row=int(row), project_id=pid, name=rec[PJ.project_name],
+                year=int(rec[PJ.year]), department=department,
+                implementing_unit=rec[PJ.implementing_unit] or department,
+                overview=rec[PJ.overview],
+                annual_goal=text_or_empty(rec[PJ.annual_goal]),
+                performance=text_or_empty(rec[PJ.performance]),
+                template=rec[PJ.template],
                 funding=tuple(funding.get(pid, ())),
                 principles=tuple(text for _, text in sorted(principles.get(pid, []))),
                 indicators=tuple(indicators.get(pid, ())),

@@ -13,12 +13,14 @@ import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.errors import Problem, Severity, ValidationFailed, has_errors
 from pipeline.profile import DEFAULT_PROFILE, ScoringProfile
+from pipeline.records import columns_of
 from pipeline.schemas import (
     ACTUAL_GRADE,
     ACTUAL_NUMBER,
@@ -60,6 +62,7 @@ class ValidWorkbook:
     warnings: tuple[Problem, ...]
 
 
+@lru_cache(maxsize=8192)
 def normalized_text(text: str) -> str:
     """Text as compared for numbers and units: NFKC (full-width digits), without spaces."""
     return "".join(unicodedata.normalize("NFKC", text).split())
@@ -122,10 +125,22 @@ def typed_frame(raw: RawSheet, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, 
     problems: list[Problem] = []
     bad_cells: set[tuple[int, str]] = set()
     columns: dict[str, list[object]] = {}
+    rows = raw.frame.index.tolist()
     for column, kind in kinds.items():
+        values = raw.frame[column].tolist()
+        if kind == "cell":
+            columns[column] = values
+            continue
+        if kind == "text":  # the common case, without a call per cell
+            columns[column] = [None if v is None else (v.strip() or None) if v.__class__ is str else text_value(v)
+                               for v in values]
+            continue
         parse = PARSERS[kind]
         parsed: list[object] = []
-        for row, value in raw.frame[column].items():
+        for row, value in zip(rows, values, strict=True):
+            if kind == "number" and (value is None or value.__class__ is Decimal):
+                parsed.append(value)
+                continue
             result, why = parse(value)
             if why:
                 problems.append(located(raw.name, int(row), raw.labels.get(column, column), value, why))
@@ -223,11 +238,13 @@ def schema_problems(frame: pd.DataFrame, model: type[pa.DataFrameModel], labels:
     return problems
 
 
+@lru_cache(maxsize=1024)
 def direction_of(text: str | None) -> str | None:
     """The canonical direction (≥ ≤ = 定性) of a typed direction, or None if unknown."""
     return None if text is None else DIRECTION_ALIASES.get(normalized_text(text))
 
 
+@lru_cache(maxsize=1024)
 def unit_of(text: str | None) -> str:
     """A unit in canonical form (百分比 -> %), "" when absent."""
     if not text:
@@ -236,7 +253,10 @@ def unit_of(text: str | None) -> str:
     return UNIT_ALIASES.get(unit, unit)
 
 
-def indicator_cells(row: int, record: pd.Series, labels: Mapping[str, str],
+IND = columns_of(IndicatorSheet)
+
+
+def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str, str],
                     profile: ScoringProfile) -> tuple[dict[str, object], list[Problem]]:
     """Direction, target, unit and completion of one indicator row, split out of its cells."""
     sheet = sheet_name(IndicatorSheet)
@@ -245,15 +265,15 @@ def indicator_cells(row: int, record: pd.Series, labels: Mapping[str, str],
     def problem(column: str, value: object, message: str) -> None:
         problems.append(located(sheet, row, labels.get(column, column), value, message))
 
-    typed_direction = record[IndicatorSheet.direction]
+    typed_direction = record[IND.direction]
     direction = None
     if typed_direction is not None:
         direction = direction_of(shown(typed_direction))
         if direction is None:
-            problem(IndicatorSheet.direction, typed_direction, f"为 {shown(typed_direction)}，应为 " + "、".join(DIRECTIONS))
-    unit = unit_of(text_value(record[IndicatorSheet.unit]))
+            problem(IND.direction, typed_direction, f"为 {shown(typed_direction)}，应为 " + "、".join(DIRECTIONS))
+    unit = unit_of(text_value(record[IND.unit]))
 
-    target = record[IndicatorSheet.target]
+    target = record[IND.target]
     target_number: Decimal | None = None
     target_text = shown(target)
     if isinstance(target, Decimal):
@@ -265,38 +285,38 @@ def indicator_cells(row: int, record: pd.Series, labels: Mapping[str, str],
             cell_direction = DIRECTION_ALIASES.get(match["direction"] or "")
             cell_unit = unit_of(match["unit"])
             if cell_direction and direction and cell_direction != direction and typed_direction is not None:
-                problem(IndicatorSheet.target, target,
+                problem(IND.target, target,
                         f"为 {target_text}，方向「{cell_direction}」与「指标方向」列的「{direction}」不一致")
             direction = direction or cell_direction
             if cell_unit and unit and cell_unit != unit:
-                problem(IndicatorSheet.target, target,
+                problem(IND.target, target,
                         f"为 {target_text}，单位「{cell_unit}」与「计量单位」列的「{unit}」不一致")
             unit = unit or cell_unit
         elif direction in (None, "定性"):
             direction = "定性"
         else:
-            problem(IndicatorSheet.target, target, f"为 {target_text}，「{direction}」指标的年度指标值应为数字")
+            problem(IND.target, target, f"为 {target_text}，「{direction}」指标的年度指标值应为数字")
     if target_number is not None and direction is None and not problems:
-        problem(IndicatorSheet.direction, typed_direction,
+        problem(IND.direction, typed_direction,
                 "不能为空：请填写 ≥、≤、= 或 定性，或在年度指标值中写明（例如 ≥90%）")
 
-    actual = record[IndicatorSheet.actual]
-    has_fraction = record[IndicatorSheet.numerator] is not None and record[IndicatorSheet.denominator] is not None
+    actual = record[IND.actual]
+    has_fraction = record[IND.numerator] is not None and record[IND.denominator] is not None
     actual_number: Decimal | None = None
     grade: str | None = None
     if direction == "定性":
         grade = profile.grade_of(normalized_text(shown(actual))) if actual is not None else None
         if grade is None:
-            problem(IndicatorSheet.actual, actual,
+            problem(IND.actual, actual,
                     ("不能为空" if actual is None else f"为 {shown(actual)}") +
                     "，定性指标的完成值应以“达成”“部分达成”或“未达成”开头")
         else:
-            self_score, weight = record[IndicatorSheet.self_score], record[IndicatorSheet.weight]
+            self_score, weight = record[IND.self_score], record[IND.weight]
             if isinstance(self_score, Decimal) and isinstance(weight, Decimal) and weight > 0:
                 band = profile.qualitative_bands[grade]
                 if not band.contains(self_score / weight):
                     upper = "≤" if band.high_inclusive else "<"
-                    problem(IndicatorSheet.self_score, self_score,
+                    problem(IND.self_score, self_score,
                             f"为 {shown(self_score)}，完成情况为“{grade}”时应在分值的 "
                             f"{band.low:.0%}–{band.high:.0%} 之间（{plain_decimal(weight * band.low)} ≤ 得分 "
                             f"{upper} {plain_decimal(weight * band.high)}）")
@@ -309,17 +329,24 @@ def indicator_cells(row: int, record: pd.Series, labels: Mapping[str, str],
                 actual_number = Decimal(match["number"].replace(",", ""))
                 actual_unit = unit_of(match["unit"])
                 if actual_unit and unit and actual_unit != unit:
-                    problem(IndicatorSheet.actual, actual,
+                    problem(IND.actual, actual,
                             f"为 {shown(actual)}，单位「{actual_unit}」与指标的单位「{unit}」不一致")
                 unit = unit or actual_unit
             else:
-                problem(IndicatorSheet.actual, actual,
+                problem(IND.actual, actual,
                         f"为 {shown(actual)}，定量指标应填写完成的数值（例如 96.7% 或 50），不能只填文字")
         elif not has_fraction:
-            problem(IndicatorSheet.actual, actual, "不能为空：请填写完成的数值，或填写「分子」和「分母」")
+            problem(IND.actual, actual, "不能为空：请填写完成的数值，或填写「分子」和「分母」")
     parsed = {DIRECTION: direction, TARGET_NUMBER: target_number, TARGET_TEXT: target_text,
               UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual)}
     return parsed, problems
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """`frame.to_dict("records")` for object columns, without boxing each value through pandas."""
+    names = list(frame.columns)
+    return [dict(zip(names, values, strict=True))
+            for values in zip(*(frame[name].tolist() for name in names), strict=True)]
 
 
 def indicator_frame(frame: pd.DataFrame, labels: Mapping[str, str],
@@ -327,7 +354,7 @@ def indicator_frame(frame: pd.DataFrame, labels: Mapping[str, str],
     """The indicator table with its cells split into direction, numbers, unit and grade."""
     parsed_rows: list[dict[str, object]] = []
     problems: list[Problem] = []
-    for row, record in frame.iterrows():
+    for row, record in zip(frame.index.tolist(), frame_records(frame), strict=True):
         parsed, found = indicator_cells(int(row), record, labels, profile)
         parsed_rows.append(parsed)
         problems.extend(found)
@@ -339,9 +366,18 @@ def indicator_frame(frame: pd.DataFrame, labels: Mapping[str, str],
 def first_rows(frame: pd.DataFrame, column: str) -> dict[str, int]:
     """The first Excel row of each value of `column` (a project's first row on a sheet)."""
     firsts: dict[str, int] = {}
-    for row, value in frame[column].items():
+    for row, value in zip(frame.index.tolist(), frame[column].tolist(), strict=True):
         firsts.setdefault(value, int(row))
     return firsts
+
+
+def rows_by_project(frame: pd.DataFrame, column: str, value_column: str) -> dict[object, list[tuple[int, object]]]:
+    """(Excel row, value of `value_column`) of each project's rows, in sheet order, keyed by id."""
+    groups: dict[object, list[tuple[int, object]]] = {}
+    for row, key, value in zip(frame.index.tolist(), frame[column].tolist(), frame[value_column].tolist(),
+                               strict=True):
+        groups.setdefault(key, []).append((int(row), value))
+    return groups
 
 
 def cross_sheet_problems(tables: Mapping[str, pd.DataFrame], labels: Mapping[str, Mapping[str, str]],
@@ -358,7 +394,7 @@ def cross_sheet_problems(tables: Mapping[str, pd.DataFrame], labels: Mapping[str
         if frame is None:
             continue
         label = labels[name].get(model.project_id, model.project_id)
-        for row, project_id in frame[model.project_id].items():
+        for row, project_id in zip(frame.index.tolist(), frame[model.project_id].tolist(), strict=True):
             if project_id is not None and project_id not in known:
                 problems.append(located(name, int(row), label, project_id,
                                         f"为 {project_id}，该项目编号在「项目」表中不存在"))
@@ -366,32 +402,36 @@ def cross_sheet_problems(tables: Mapping[str, pd.DataFrame], labels: Mapping[str
     funding = tables.get(sheet_name(FundingSheet))
     indicators = tables.get(sheet_name(IndicatorSheet))
     id_label = labels[sheet_name(ProjectSheet)].get(ProjectSheet.project_id, ProjectSheet.project_id)
+    funding_rows = None if funding is None else rows_by_project(
+        funding, FundingSheet.project_id, FundingSheet.adjusted_budget_wan)
+    indicator_rows = None if indicators is None else rows_by_project(
+        indicators, IndicatorSheet.project_id, IndicatorSheet.weight)
     for project_id, row in project_rows.items():
         if project_id is None:
             continue
-        if funding is not None:
-            rows = funding[funding[FundingSheet.project_id] == project_id]
-            if rows.empty:
+        if funding_rows is not None:
+            rows = funding_rows.get(project_id, [])
+            if not rows:
                 problems.append(located("项目", row, id_label, project_id,
                                         f"为 {project_id}，该项目在「资金」表中没有任何行，至少需要一行"))
             else:
-                budgets = [v for v in rows[FundingSheet.adjusted_budget_wan] if isinstance(v, Decimal)]
+                budgets = [v for _, v in rows if isinstance(v, Decimal)]
                 if len(budgets) == len(rows) and sum(budgets, Decimal(0)) <= 0:
-                    first = int(rows.index[0])
+                    first = rows[0][0]
                     problems.append(located("资金", first, labels["资金"].get(FundingSheet.adjusted_budget_wan,
                                                                                FundingSheet.adjusted_budget_wan),
                                             shown(sum(budgets, Decimal(0))),
                                             f"：项目 {project_id} 的全年预算数合计为 0，应大于 0"))
-        if indicators is not None:
-            rows = indicators[indicators[IndicatorSheet.project_id] == project_id]
-            if rows.empty:
+        if indicator_rows is not None:
+            rows = indicator_rows.get(project_id, [])
+            if not rows:
                 problems.append(located("项目", row, id_label, project_id,
                                         f"为 {project_id}，该项目在「绩效指标」表中没有指标"))
                 continue
-            weights = [v for v in rows[IndicatorSheet.weight] if isinstance(v, Decimal)]
+            weights = [v for _, v in rows if isinstance(v, Decimal)]
             total = sum(weights, Decimal(0))
             if len(weights) == len(rows) and total != profile.indicator_weight_total:
-                first = int(rows.index[0])
+                first = rows[0][0]
                 problems.append(located(
                     "绩效指标", first, labels["绩效指标"].get(IndicatorSheet.weight, IndicatorSheet.weight),
                     shown(total),
@@ -400,7 +440,7 @@ def cross_sheet_problems(tables: Mapping[str, pd.DataFrame], labels: Mapping[str
 
     if template_names is not None:
         template_label = labels["项目"].get(ProjectSheet.template, ProjectSheet.template)
-        for row, name in projects[ProjectSheet.template].items():
+        for row, name in zip(projects.index.tolist(), projects[ProjectSheet.template].tolist(), strict=True):
             if name is not None and name not in template_names:
                 problems.append(located("项目", int(row), template_label, name,
                                         f"为 {name}，templates 文件夹中没有这个模板（现有：{'、'.join(sorted(template_names))}）"))

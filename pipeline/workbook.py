@@ -7,14 +7,17 @@ Python objects: `str` (trimmed), `Decimal` (numbers, exact as Excel shows them),
 
 from __future__ import annotations
 
+import posixpath
 import re
 import unicodedata
 import warnings
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -177,13 +180,18 @@ def best_header_guess(rows: list[tuple[object, ...]], layout: SheetLayout, searc
 
 
 def read_sheet(
-    values: list[tuple[object, ...]],
-    formats: list[tuple[str | None, ...]],
+    values: list[tuple[object, ...]] | list[list[object]],
+    percent_cells: set[tuple[int, int]],
     formulas: set[tuple[int, int]],
     layout: SheetLayout,
     search_rows: int,
+    convert: Callable[[object], object] | None = None,
 ) -> tuple[RawSheet | None, list[Problem]]:
-    """One sheet's raw table from its cell values, number formats and uncached formula cells."""
+    """One sheet's raw table from its cell values, its %-formatted cells and its formula cells.
+
+    `values[i]` is Excel row i + 1 (empty cells None or ""); `percent_cells` and `formulas` hold
+    (Excel row, 0-based column). The frame is built column by column.
+    """
     problems: list[Problem] = []
     header_index = header_row_index(values, layout, search_rows)
     if header_index is None:
@@ -224,42 +232,93 @@ def read_sheet(
         columns[col] = canonical
         labels[canonical] = label
 
-    records: list[dict[str, object]] = []
-    excel_rows: list[int] = []
-    for index in range(header_index + 1, len(values)):
-        row, fmt = values[index], formats[index]
-        excel_row = index + 1
-        record: dict[str, object] = {}
-        for col, canonical in columns.items():
-            raw = row[col] if col < len(row) else None
-            if raw is None and (excel_row, col) in formulas:
-                problems.append(
-                    Problem(layout.name, excel_row, labels[canonical], "(公式)", Severity.ERROR,
-                            f"{layout.name} 第{excel_row}行「{labels[canonical]}」：{HINT_FORMULA}")
-                )
-            number_format = fmt[col] if col < len(fmt) else None
-            record[canonical] = cell_value(raw, number_format)
-        if all(v is None for v in record.values()):
-            continue
-        records.append(record)
-        excel_rows.append(excel_row)
+    first = header_index + 1  # 0-based index of the first data row; its Excel row is first + 1
+    last_formula_row = max((r for r, _ in formulas), default=0)
+    count = max(len(values), last_formula_row) - first
+    body = values[first:]
+    other = convert or convert_any
+    percent_rows: dict[int, list[int]] = {}
+    for r, c in percent_cells:
+        if first < r <= first + count:
+            percent_rows.setdefault(c, []).append(r - first - 1)
+    converted: dict[str, list[object]] = {}
+    raws: dict[str, list[object]] = {}
+    width = len(body[0]) if body else 0
+    # Calamine's rows all have one width: then one transpose gives every column at C speed.
+    transposed = list(zip(*body, strict=True)) if body and all(len(row) == width for row in body) else None
+    for col, canonical in columns.items():
+        if transposed is not None and col < width:
+            raw = list(transposed[col])
+        else:
+            raw = [row[col] if col < len(row) else None for row in body]
+        raw.extend([None] * (count - len(raw)))
+        cells = [(v.strip() or None) if v.__class__ is str else other(v) for v in raw]
+        for i in percent_rows.get(col, ()):
+            if type(raw[i]) in (int, float):
+                cells[i] = cell_value(raw[i], "0%")
+        converted[canonical] = cells
+        raws[canonical] = raw
+    for r, c in sorted(formulas):
+        if c in columns and r > first and raws[columns[c]][r - first - 1] in (None, ""):
+            label = labels[columns[c]]
+            problems.append(
+                Problem(layout.name, r, label, "(公式)", Severity.ERROR,
+                        f"{layout.name} 第{r}行「{label}」：{HINT_FORMULA}")
+            )
 
+    filled = len(converted)
+    keep = [i for i, cells in enumerate(zip(*converted.values(), strict=True)) if cells.count(None) != filled]
+    data = {name: ([converted[name][i] for i in keep] if name in converted else [None] * len(keep)) for name in layout.known}
     frame = pd.DataFrame(
-        records, index=pd.Index(excel_rows, name="excel_row", dtype="int64"),
+        data, index=pd.Index([first + 1 + i for i in keep], name="excel_row", dtype="int64"),
         columns=list(layout.known), dtype=object,
     )
     return RawSheet(layout.name, header_index + 1, frame, labels), problems
 
 
-def sheet_cells(worksheet) -> tuple[list[tuple[object, ...]], list[tuple[str | None, ...]]]:  # noqa: ANN001
-    """Values and number formats of every row of an openpyxl read-only worksheet."""
+def convert_any(value: object) -> object:
+    """`cell_value` of a cell without a number format."""
+    return cell_value(value, None)
+
+
+def convert_calamine(value: object) -> object:
+    """`cell_value` of a calamine cell as openpyxl would have read it; dates need openpyxl.
+
+    Calamine gives every number as a float and an empty cell as ""; openpyxl gives whole
+    numbers stored without a decimal point as int, which `cell_value` reads exactly.
+    """
+    kind = value.__class__
+    if kind is float:
+        if value.is_integer() and -(2**53) < value < 2**53:
+            return Decimal(int(value))
+        return Decimal(f"{value:.15g}")
+    if kind is str:
+        return value.strip() or None
+    if kind is bool or kind is int:
+        return cell_value(value, None)
+    if value is None:
+        return None
+    raise NeedsOpenpyxl(f"cell of type {kind.__name__}")
+
+
+def sheet_cells(worksheet) -> tuple[list[tuple[object, ...]], set[tuple[int, int]]]:  # noqa: ANN001
+    """Values of every row of an openpyxl read-only worksheet, and its %-formatted cells."""
     values: list[tuple[object, ...]] = []
-    formats: list[tuple[str | None, ...]] = []
+    percent: set[tuple[int, int]] = set()
     worksheet.reset_dimensions()  # read-only mode trusts <dimension>, which some writers get wrong
-    for row in worksheet.iter_rows():
+    for r, row in enumerate(worksheet.iter_rows(), start=1):
         values.append(tuple(getattr(c, "value", None) for c in row))
-        formats.append(tuple(getattr(c, "number_format", None) for c in row))
-    return values, formats
+        for c, cell in enumerate(row):
+            number_format = getattr(cell, "number_format", None)
+            if number_format and percent_format(number_format):
+                percent.add((r, c))
+    return values, percent
+
+
+@lru_cache(maxsize=256)
+def percent_format(number_format: str) -> bool:
+    """`is_percent_format`, remembered: a sheet uses few formats."""
+    return is_percent_format(number_format)
 
 
 def uncached_formula_cells(path: Path, sheet_name: str) -> set[tuple[int, int]]:
@@ -277,10 +336,11 @@ def uncached_formula_cells(path: Path, sheet_name: str) -> set[tuple[int, int]]:
         workbook.close()
 
 
-def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int = 10) -> RawWorkbook:
-    """Read the required sheets of an .xlsx; structural problems come back as records.
+def read_workbook_openpyxl(path: Path, layouts: Iterable[SheetLayout], search_rows: int = 10,
+                           only: Collection[str] | None = None) -> RawWorkbook:
+    """`read_workbook` through openpyxl alone (slow; for sheets the fast reader cannot place).
 
-    Raises WorkbookRefused when the file is not a readable .xlsx at all.
+    With `only`, just the sheets of those names are read (missing-sheet problems still reported).
     """
     path = Path(path)
     refuse_unreadable(path)
@@ -290,18 +350,17 @@ def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int =
     try:
         names = list(workbook.sheetnames)
         for layout in layouts:
+            if only is not None and layout.name not in only:
+                continue
             actual = sheet_by_name(names, layout.name)
             if actual is None:
-                problems.append(
-                    Problem(layout.name, None, "", "", Severity.ERROR,
-                            f"缺少工作表「{layout.name}」（现有工作表：{'、'.join(names)}）")
-                )
+                problems.append(missing_sheet(layout, names))
                 continue
-            values, formats = sheet_cells(workbook[actual])
+            values, percent = sheet_cells(workbook[actual])
             # Formula cells only matter where no cached value was stored; look only then.
             has_gaps = any(v is None for row in values for v in row)
             formulas = uncached_formula_cells(path, actual) if has_gaps else set()
-            sheet, found = read_sheet(values, formats, formulas, layout, search_rows)
+            sheet, found = read_sheet(values, percent, formulas, layout, search_rows)
             problems.extend(found)
             if sheet is not None:
                 sheets[layout.name] = sheet
@@ -312,3 +371,195 @@ def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int =
     finally:
         workbook.close()
     return RawWorkbook(path, sheets, tuple(problems))
+
+
+def missing_sheet(layout: SheetLayout, names: list[str]) -> Problem:
+    """The problem of a required sheet the workbook lacks."""
+    return Problem(layout.name, None, "", "", Severity.ERROR,
+                   f"缺少工作表「{layout.name}」（现有工作表：{'、'.join(names)}）")
+
+
+# --- the fast reader: calamine for values, the sheet XML for formats and formulas -----------
+
+MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c(?=[\s>/])[^>]*>")
+CELL_WITHOUT_REF = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c(?=[\s>/])(?![^>]*\sr=)[^>]*>")
+UNUSUAL_CELL_TAG = re.compile(rb"<c[>/\t\n\r]")
+USUAL_FORMULA_TAG = re.compile(rb"<f[ >/]")
+FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f(?=[\s>/])")
+CELL_REF = re.compile(rb'\sr\s*=\s*["\']\$?([A-Za-z]{1,3})\$?(\d+)["\']')
+STYLE_ATTR = re.compile(rb'\ss\s*=\s*["\'](\d+)["\']')
+
+
+class NeedsOpenpyxl(Exception):
+    """The fast reader cannot read this sheet exactly; openpyxl must."""
+
+
+def column_index(letters: bytes) -> int:
+    """0-based column of a column name (A -> 0, AA -> 26)."""
+    index = 0
+    for char in letters.upper():
+        index = index * 26 + char - 64
+    return index - 1
+
+
+def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> zip part of its worksheet XML."""
+    from defusedxml import ElementTree
+
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels.iter(f"{PKG_REL_NS}Relationship")}
+    parts: dict[str, str] = {}
+    for sheet in workbook.iter(f"{MAIN_NS}sheet"):
+        target = targets.get(sheet.get(f"{REL_NS}id"), "")
+        part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+        parts[sheet.get("name", "")] = part
+    return parts
+
+
+def percent_styles(archive: zipfile.ZipFile) -> set[int]:
+    """Indexes of the cell formats (cellXfs) whose number format is a percentage."""
+    from defusedxml import ElementTree
+    from openpyxl.styles.numbers import BUILTIN_FORMATS
+
+    try:
+        styles = ElementTree.fromstring(archive.read("xl/styles.xml"))
+    except KeyError:
+        return set()
+    custom = {int(f.get("numFmtId", "-1")): f.get("formatCode", "")
+              for f in styles.iter(f"{MAIN_NS}numFmt")}
+    cell_xfs = styles.find(f"{MAIN_NS}cellXfs")
+    found: set[int] = set()
+    for index, xf in enumerate([] if cell_xfs is None else cell_xfs.findall(f"{MAIN_NS}xf")):
+        number_id = int(xf.get("numFmtId", "0"))
+        number_format = custom.get(number_id) or BUILTIN_FORMATS.get(number_id, "General")
+        if percent_format(number_format):
+            found.add(index)
+    return found
+
+
+def xml_cells(xml: bytes, percent: set[int]) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """(%-formatted cells, formula cells) of a worksheet's XML, as (Excel row, 0-based column)."""
+    # The usual writing (Excel, LibreOffice, openpyxl): unprefixed tags, every cell `<c r="…"`,
+    # attributes in double quotes. Then literal searches do; otherwise look at each tag.
+    usual = (b"<sheetData" in xml and xml.count(b"<c ") == xml.count(b'<c r="')
+             and UNUSUAL_CELL_TAG.search(xml) is None)
+    if not usual and CELL_WITHOUT_REF.search(xml):
+        raise NeedsOpenpyxl("cells without r=")
+    percent_cells: set[tuple[int, int]] = set()
+    if percent:
+        if 0 in percent:
+            raise NeedsOpenpyxl("default style is a percentage")
+        ids = b"|".join(str(i).encode() for i in sorted(percent))
+        style = re.compile(rb' s="(?:' + ids + rb')"' if usual else rb"\ss\s*=\s*[\"'](?:" + ids + rb")[\"']")
+        for match in style.finditer(xml):
+            start = xml.rfind(b"<", 0, match.start())
+            tag = CELL_TAG.match(xml, start)
+            if tag is not None and tag.end() > match.start():  # inside a cell's tag, not in text
+                percent_cells.add(cell_position(tag.group()))
+    formulas: set[tuple[int, int]] = set()
+    for match in (USUAL_FORMULA_TAG if usual else FORMULA_TAG).finditer(xml):
+        # A formula is the first child of its cell, so the cell's tag is the last one before it.
+        tags = list(CELL_TAG.finditer(xml, max(0, match.start() - 2000), match.start()))
+        if not tags:
+            tags = list(CELL_TAG.finditer(xml, 0, match.start()))
+            if not tags:
+                raise NeedsOpenpyxl("formula outside a cell")
+        formulas.add(cell_position(tags[-1].group()))
+    return percent_cells, formulas
+
+
+def cell_position(tag: bytes) -> tuple[int, int]:
+    """(Excel row, 0-based column) of a cell's opening tag."""
+    match = CELL_REF.search(tag)
+    if match is None:
+        raise NeedsOpenpyxl("cell without r=")
+    return int(match[2]), column_index(match[1])
+
+
+def calamine_values(rows: list[list[object]], search_rows: int) -> list[list[object]]:
+    """Calamine's rows, whole numbers in the header search rows as int (as openpyxl reads them)."""
+    for row in rows[:search_rows]:
+        for index, value in enumerate(row):
+            if value.__class__ is float and value.is_integer() and -(2**53) < value < 2**53:
+                row[index] = int(value)
+    return rows
+
+
+def calamine_rows(path: Path, sheet: str) -> list[list[object]]:
+    """Every row of a sheet as calamine reads it (row i is Excel row i + 1); one reader per thread."""
+    from python_calamine import CalamineWorkbook
+
+    return CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+
+
+def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int = 10) -> RawWorkbook:
+    """Read the required sheets of an .xlsx; structural problems come back as records.
+
+    Values come from calamine; number formats and formula cells from the sheet XML. A sheet the
+    XML scan cannot place (cells without `r=`, dates, …) is read with openpyxl instead.
+    Raises WorkbookRefused when the file is not a readable .xlsx at all.
+    """
+    from python_calamine import CalamineWorkbook
+
+    path = Path(path)
+    layouts = list(layouts)
+    refuse_unreadable(path)
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        archive = zipfile.ZipFile(path)
+    except Exception as exc:  # calamine raises its own types for damaged files
+        raise WorkbookRefused(
+            path, f"无法作为 Excel 工作簿打开（{type(exc).__name__}），文件可能已损坏。" + HINT_RESAVE
+        ) from exc
+    sheets: dict[str, RawSheet] = {}
+    problems: list[Problem] = []
+    slow: list[str] = []
+    names = list(workbook.sheet_names)
+    # Calamine parses without the GIL: let it parse the sheets in threads while this thread
+    # scans the XML for formats and formulas.
+    executor = ThreadPoolExecutor(max_workers=2)
+    pending = {layout.name: executor.submit(calamine_rows, path, actual)
+               for layout in layouts if (actual := sheet_by_name(names, layout.name)) is not None}
+    try:
+        with archive:
+            parts = sheet_parts(archive)
+            percent = percent_styles(archive)
+            for layout in layouts:
+                actual = sheet_by_name(names, layout.name)
+                if actual is None:
+                    problems.append(missing_sheet(layout, names))
+                    continue
+                try:
+                    if actual not in parts:
+                        raise NeedsOpenpyxl("sheet part not found")
+                    percent_cells, formulas = xml_cells(archive.read(parts[actual]), percent)
+                    rows = pending[layout.name].result()
+                    values = calamine_values(rows, search_rows)
+                    sheet, found = read_sheet(values, percent_cells, formulas, layout, search_rows,
+                                              convert_calamine)
+                except NeedsOpenpyxl:
+                    slow.append(layout.name)
+                    continue
+                problems.extend(found)
+                if sheet is not None:
+                    sheets[layout.name] = sheet
+    except Exception as exc:  # a damaged part surfaces only while reading it
+        raise WorkbookRefused(path, f"读取时出错（{type(exc).__name__}），文件可能已损坏。{HINT_RESAVE}") from exc
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    if not slow:
+        return RawWorkbook(path, sheets, tuple(problems))
+    fallback = read_workbook_openpyxl(path, layouts, search_rows, only=slow)
+    # Keep the layouts' order for sheets and problems, as a single reader would give them.
+    by_sheet: dict[str, list[Problem]] = {}
+    for problem in (*problems, *fallback.problems):
+        by_sheet.setdefault(problem.sheet, []).append(problem)
+    merged = {**sheets, **fallback.sheets}
+    return RawWorkbook(
+        path, {lay.name: merged[lay.name] for lay in layouts if lay.name in merged},
+        tuple(p for lay in layouts for p in by_sheet.get(lay.name, [])),
+    )
