@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from pipeline.config import DEFAULT_CHUNK_SIZE, Settings, apply_prefect_defaults
+from pipeline.config import Settings, apply_prefect_defaults
 
 # Kept here (not imported from runtime.py) so `--help` does not import prefect.
 DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
@@ -150,8 +150,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                      help="工作簿文件或文件夹（默认 input/）")
     run.add_argument("--output-dir", type=Path, default=Path("output"), help="输出文件夹（默认 output/）")
-    run.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
-                     help="每个渲染任务处理的项目数（默认 200）")
+    run.add_argument("--chunk-size", type=int, default=None,
+                     help="每个渲染任务处理的项目数（默认按项目数和进程数自动选择，50–2000）")
     run.add_argument("--workers", type=int, default=None,
                      help="本机渲染进程数（默认每个 CPU 核一个）")
     run.add_argument("--dask-address", default=None, metavar="ADDRESS",

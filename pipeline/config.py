@@ -32,8 +32,18 @@ def apply_prefect_defaults(environ: dict[str, str] | None = None) -> None:
         target.setdefault(key, value)
 
 
-# Projects per render task: a Prefect task costs 15-30 ms, a report about 50 ms.
-DEFAULT_CHUNK_SIZE = 200
+# Projects per render task when not set: enough tasks to keep every worker busy and show
+# progress, few enough that Prefect's bookkeeping (each task run costs its API server 15-30 ms
+# and more under load) stays small, and a chunk file small enough for a worker's memory.
+MIN_CHUNK_SIZE, MAX_CHUNK_SIZE, TASKS_PER_WORKER = 50, 2000, 4
+
+
+def chunk_size_for(projects: int, workers: int, chosen: int | None = None) -> int:
+    """Projects per render task: `chosen` if given, else about TASKS_PER_WORKER tasks per worker."""
+    if chosen:
+        return chosen
+    per_task = -(-projects // max(1, workers * TASKS_PER_WORKER))
+    return max(MIN_CHUNK_SIZE, min(MAX_CHUNK_SIZE, per_task))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +53,7 @@ class Settings:
     output_dir: Path = Path("output")
     templates_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "templates")
     default_template: str = "report.docx"
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int | None = None  # None: chosen from the number of projects and workers
     # Render processes on this machine (None: one per core), or a Dask scheduler to use instead.
     workers: int | None = None
     dask_address: str | None = None

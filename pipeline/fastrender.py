@@ -30,7 +30,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,8 @@ def _write_zip(members: list[_Member]) -> bytes:
     return bytes(out + central + end)
 
 
+_TAGS = re.compile(r"<[^>]*>")
+_COLUMN_LOOP = re.compile(r"\{%-?\s*tc\s")
 _LISTING_CHARS = re.compile("[\t\a\n\f]")
 
 
@@ -148,10 +150,24 @@ class _Body:
     template: jinja2.Template
     root: etree._Element  # the w:document element with the body removed (copied per render)
     body_index: int
+    column_loops: bool  # the template has {%tc %} tags, so a row's cell count depends on data
+    # Whether docxtpl's fix_tables changes anything: learnt on the first render when it cannot
+    # depend on the data (no {%tc %}), then its table walk (a third of a render) is skipped.
+    tables_need_fixing: list[bool] = field(default_factory=list)
+
+    def body_tree(self, xml: str) -> etree._Element:
+        """The rendered body parsed as docxtpl does, with fix_tables applied where it matters."""
+        if self.column_loops or not self.tables_need_fixing or self.tables_need_fixing[0]:
+            tree = _DOCXTPL.fix_tables(xml)  # same recovering parser as docxtpl
+            if not self.column_loops and not self.tables_need_fixing:
+                plain = etree.fromstring(xml, parser=etree.XMLParser(recover=True))
+                self.tables_need_fixing.append(etree.tostring(plain) != etree.tostring(tree))
+            return tree
+        return etree.fromstring(xml, parser=etree.XMLParser(recover=True))
 
     def render(self, context: Mapping[str, Any]) -> bytes:
         xml = _render_part(self.template, context)
-        tree = _DOCXTPL.fix_tables(xml)  # same recovering parser as docxtpl
+        tree = self.body_tree(xml)
         ids = 1000
         for element in tree.xpath("//wp:docPr", namespaces=DOCX_NSMAP):
             ids += 1
@@ -255,13 +271,15 @@ class CompiledTemplate:
         main = document.part
 
         # The body, exactly as DocxTemplate.build_xml sees it.
-        body_patched = _DOCXTPL.patch_xml(_DOCXTPL.xml_to_string(document.element.body))
+        body_xml = _DOCXTPL.xml_to_string(document.element.body)
+        body_patched = _DOCXTPL.patch_xml(body_xml)
         root = copy.deepcopy(document.element)
         body = root.body
         body_index = root.index(body)
         root.remove(body)
         parts: list[_Rendered] = [
-            _Body(_zip_name(main), env.from_string(_jinja_source(body_patched)), root, body_index)
+            _Body(_zip_name(main), env.from_string(_jinja_source(body_patched)), root, body_index,
+                  column_loops=bool(_COLUMN_LOOP.search(_TAGS.sub("", body_xml))))
         ]
         sources = [body_patched]
 

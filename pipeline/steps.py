@@ -7,6 +7,7 @@ stays pure wiring.
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import shutil
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pipeline import outputs
-from pipeline.config import Settings
+from pipeline.config import Settings, chunk_size_for
 from pipeline.context import CONTEXT_KEYS, report_context, summary_row
 from pipeline.errors import Problem, Severity, TemplateInvalid, ValidationFailed, WorkbookRefused
 from pipeline.fastrender import CompiledTemplate
@@ -29,6 +30,9 @@ from pipeline.workbook import read_workbook
 
 T = TypeVar("T")
 CHUNKS_DIR = ".chunks"
+SUMMARY_DATA = "summary.pickle"
+# How much of a large run's detail travels back to the CLI and into the Prefect artifact.
+SHOWN_PROBLEMS, SHOWN_ROWS = 200, 1000
 
 
 class Status:
@@ -71,22 +75,28 @@ class PlannedReport:
 
 @dataclass(frozen=True, slots=True)
 class PreparedReports:
-    """What the renderers need (chunk files) and what the summary needs, once computed."""
+    """A checked workbook whose reports are ready to render from chunk files in `staging`.
 
+    Deliberately small: it travels between Prefect tasks, which walk every argument and return
+    value (seconds for 10,000 projects' records). The bulky data waits in files in `staging`.
+    """
+
+    workbook: Path
+    sha256: str
+    staging: Path
     chunk_files: tuple[Path, ...]
     total: int
-    summary_rows: tuple[dict[str, object], ...]
-    warnings: tuple[Problem, ...]
-    template_problem: str | None
+    warnings: int
     timings: dict[str, float]
     finished_at: float  # time.perf_counter() in the flow's process, to time the render phase
 
 
 @dataclass(frozen=True, slots=True)
 class RenderedChunk:
-    """The reports one render task wrote, with their hashes, and how long it took."""
+    """What one render task did: how many reports, where their hashes are, how long it took."""
 
-    files: tuple[outputs.WrittenFile, ...]
+    reports: int
+    written_file: Path  # pickled list of outputs.WrittenFile
     seconds: float
 
 
@@ -101,9 +111,9 @@ class RunSummary:
     reports: int = 0
     errors: int = 0
     warnings: int = 0
-    problems: tuple[Problem, ...] = ()
+    problems: tuple[Problem, ...] = ()  # the first SHOWN_PROBLEMS; 校验报告.xlsx has them all
     message: str = ""
-    summary_rows: tuple[dict[str, object], ...] = field(default=())
+    summary_rows: tuple[dict[str, object], ...] = field(default=())  # the first SHOWN_ROWS
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -167,31 +177,54 @@ def check_templates(names: Iterable[str], settings: Settings) -> str | None:
 
 
 def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings,
-                    profile: ScoringProfile = DEFAULT_PROFILE) -> PreparedReports:
-    """Evaluate every project and write its report context into chunk files for the renderers.
+                    profile: ScoringProfile = DEFAULT_PROFILE) -> PreparedReports | str:
+    """Evaluate every project and write the report contexts into chunk files for the renderers.
 
-    Render tasks get a chunk file's path, not the data: a task's arguments travel through
-    Prefect (and to Dask workers), where large objects cost seconds each.
+    Returns the reason in Chinese instead when a template the reports need is unusable. Render
+    tasks get a chunk file's path, not the data: a task's arguments travel through Prefect (and
+    to Dask workers), where large objects cost seconds each.
     """
     started = time.perf_counter()
     results = evaluate_projects(checked.projects, profile)
     planned = plan_reports(results, settings)
     computed = time.perf_counter() - started
     template_problem = check_templates((p.template for p in planned), settings)
+    if template_problem is not None:
+        return template_problem
     chunk_dir = staging / CHUNKS_DIR
     chunk_dir.mkdir(exist_ok=True)
     chunk_files: list[Path] = []
-    if template_problem is None:
-        for number, chunk in enumerate(chunks_of(planned, settings.chunk_size), start=1):
-            items = [(p.filename, p.template, report_context(p.result)) for p in chunk]
-            path = chunk_dir / f"chunk-{number:06d}.pickle"
-            path.write_bytes(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
-            chunk_files.append(path)
-    rows = tuple({**summary_row(p.result), "报告文件": f"{outputs.REPORTS_DIR}/{p.filename}"} for p in planned)
-    warnings = tuple(all_warnings(checked, results))
+    size = chunk_size_for(len(planned), settings.workers or os.cpu_count() or 1, settings.chunk_size)
+    for number, chunk in enumerate(chunks_of(planned, size), start=1):
+        items = [(p.filename, p.template, report_context(p.result)) for p in chunk]
+        path = chunk_dir / f"chunk-{number:06d}.pickle"
+        path.write_bytes(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
+        chunk_files.append(path)
+    rows = [{**summary_row(p.result), "报告文件": f"{outputs.REPORTS_DIR}/{p.filename}"} for p in planned]
+    warnings = all_warnings(checked, results)
+    (chunk_dir / SUMMARY_DATA).write_bytes(pickle.dumps((rows, warnings), protocol=pickle.HIGHEST_PROTOCOL))
     now = time.perf_counter()
-    timings = {"计算": computed, "准备渲染": now - started - computed}
-    return PreparedReports(tuple(chunk_files), len(planned), rows, warnings, template_problem, timings, now)
+    timings = {**checked.timings, "计算": computed, "准备渲染": now - started - computed}
+    return PreparedReports(checked.path, checked.sha256, staging, tuple(chunk_files), len(planned),
+                           len(warnings), timings, now)
+
+
+def prepare_run(path: Path, settings: Settings,
+                profile: ScoringProfile = DEFAULT_PROFILE) -> PreparedReports | RunSummary:
+    """Check a workbook and stage its render chunks; a workbook that fails is finished here."""
+    checked = check_workbook(path, settings, profile)
+    if checked.status != Status.SUCCESS:
+        return finish_failed(checked, settings)
+    staging = outputs.staging_dir(outputs.workbook_output_dir(settings.output_dir, path))
+    try:
+        prepared = prepare_reports(checked, staging, settings, profile)
+    except BaseException:
+        outputs.discard(staging)
+        raise
+    if isinstance(prepared, str):
+        outputs.discard(staging)
+        return finish_failed(checked, settings, prepared)
+    return prepared
 
 
 # Compiled templates of this process, so a worker compiles each template once per run and file.
@@ -219,7 +252,9 @@ def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path) 
         (reports_dir / filename).write_bytes(data)
         files.append(outputs.WrittenFile(f"{outputs.REPORTS_DIR}/{filename}", len(data),
                                          hashlib.sha256(data).hexdigest()))
-    return RenderedChunk(tuple(files), time.perf_counter() - started)
+    written = chunk_file.with_suffix(".written.pickle")
+    written.write_bytes(pickle.dumps(files, protocol=pickle.HIGHEST_PROTOCOL))
+    return RenderedChunk(len(files), written, time.perf_counter() - started)
 
 
 def all_warnings(checked: CheckedWorkbook, results: Sequence[ProjectResult]) -> list[Problem]:
@@ -246,33 +281,36 @@ def finish_failed(checked: CheckedWorkbook, settings: Settings, message: str = "
     except BaseException:
         outputs.discard(staging)
         raise
+    # Errors first, so the CLI shows what blocks the reports.
+    shown = sorted(checked.problems, key=lambda p: p.severity is not Severity.ERROR)[:SHOWN_PROBLEMS]
     return RunSummary(checked.path, status, final, errors=counts["errors"], warnings=counts["warnings"],
-                      problems=checked.problems, message=message)
+                      problems=tuple(shown), message=message)
 
 
-def finish_success(checked: CheckedWorkbook, prepared: PreparedReports, rendered: Sequence[RenderedChunk],
-                   staging: Path, settings: Settings) -> RunSummary:
+def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk], settings: Settings) -> RunSummary:
     """Write 汇总表, 校验报告 (if warnings), the zip and the manifest, then publish the folder."""
-    final = outputs.workbook_output_dir(settings.output_dir, checked.path)
+    staging = prepared.staging
+    final = outputs.workbook_output_dir(settings.output_dir, prepared.workbook)
     started = time.perf_counter()
     try:
-        shutil.rmtree(staging / CHUNKS_DIR, ignore_errors=True)
-        reports = sorted((f for chunk in rendered for f in chunk.files), key=lambda f: f.path)
-        outputs.write_summary(staging / outputs.SUMMARY_NAME, prepared.summary_rows)
-        if prepared.warnings:
-            outputs.write_problems(staging / outputs.PROBLEMS_NAME, prepared.warnings)
+        chunk_dir = staging / CHUNKS_DIR
+        rows, warnings = pickle.loads((chunk_dir / SUMMARY_DATA).read_bytes())
+        reports = sorted((f for chunk in rendered for f in pickle.loads(chunk.written_file.read_bytes())),
+                         key=lambda f: f.path)
+        shutil.rmtree(chunk_dir, ignore_errors=True)
+        outputs.write_summary(staging / outputs.SUMMARY_NAME, rows)
+        if warnings:
+            outputs.write_problems(staging / outputs.PROBLEMS_NAME, warnings)
         outputs.write_zip(staging / f"{final.name}_报告.zip", [staging / f.path for f in reports], staging)
-        counts = {"projects": prepared.total, "reports": len(reports), "errors": 0,
-                  "warnings": len(prepared.warnings)}
-        outputs.write_manifest(staging / outputs.MANIFEST_NAME, checked.path, checked.sha256, staging,
+        counts = {"projects": prepared.total, "reports": len(reports), "errors": 0, "warnings": len(warnings)}
+        outputs.write_manifest(staging / outputs.MANIFEST_NAME, prepared.workbook, prepared.sha256, staging,
                                counts, Status.SUCCESS, known=reports)
         outputs.publish(staging, final)
     except BaseException:
         outputs.discard(staging)
         raise
-    timings = {**checked.timings, **prepared.timings,
-               "渲染": started - prepared.finished_at, "渲染(各任务合计)": sum(c.seconds for c in rendered),
-               "写出": time.perf_counter() - started}
-    return RunSummary(checked.path, Status.SUCCESS, final, projects=prepared.total, reports=len(reports),
-                      warnings=len(prepared.warnings), problems=prepared.warnings,
-                      summary_rows=prepared.summary_rows, timings=timings)
+    timings = {**prepared.timings, "渲染": started - prepared.finished_at,
+               "渲染(各任务合计)": sum(c.seconds for c in rendered), "写出": time.perf_counter() - started}
+    return RunSummary(prepared.workbook, Status.SUCCESS, final, projects=prepared.total, reports=len(reports),
+                      warnings=len(warnings), problems=tuple(warnings[:SHOWN_PROBLEMS]),
+                      summary_rows=tuple(rows[:SHOWN_ROWS]), timings=timings)
