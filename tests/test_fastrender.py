@@ -184,3 +184,12 @@ def test_syntax_error_and_non_docx_are_refused_when_compiling(tmp_path: Path) ->
         CompiledTemplate.from_bytes("junk.docx", b"not a zip")
     with pytest.raises(TemplateInvalid, match="missing.docx"):
         CompiledTemplate.from_path(tmp_path / "missing.docx")
+
+
+def test_later_renders_that_skip_the_table_fix_still_match_docxtpl() -> None:
+    compiled = CompiledTemplate.from_path(DEFAULT_TEMPLATE)
+    compiled.render(SAMPLE_CONTEXT)  # the first render learns whether fix_tables matters
+    other = sample_context(title="第二份报告", principles=["唯一原则。"])
+    expected = Renderer.from_path(DEFAULT_TEMPLATE).render(other)
+    actual = compiled.render(other)
+    assert member(actual, "word/document.xml") == member(expected, "word/document.xml")
