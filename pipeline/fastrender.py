@@ -58,7 +58,6 @@ _RENDERED_LEVEL = 6  # zlib level for the parts rendered per report (small; see 
 _UTF8_FLAG = 0x800
 
 _PARAGRAPH_OPEN = re.compile(r"<w:p([ >])")
-_PARAGRAPH_OPEN_NL = re.compile(r"\n<w:p([ >])")
 
 # DocxTemplate methods that do not depend on a loaded document (patch_xml, resolve_listing,
 # fix_tables) are called on this instance; it never opens a file.
@@ -128,7 +127,9 @@ _LISTING_CHARS = re.compile("[\t\a\n\f]")
 
 def _render_part(template: jinja2.Template, context: Mapping[str, Any]) -> str:
     """docxtpl's render_xml_part after Jinja: {_{ replacements and resolve_listing."""
-    dst = _PARAGRAPH_OPEN_NL.sub(r"<w:p\1", template.render(context))
+    # docxtpl's re.sub(r"\n<w:p([ >])", r"<w:p\1") as two plain replaces: same result, a tenth
+    # of the time (the regex expands its template once per paragraph).
+    dst = template.render(context).replace("\n<w:p ", "<w:p ").replace("\n<w:p>", "<w:p>")
     dst = dst.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
     # resolve_listing only rewrites \t \a \n \f inside text runs; without any of them it returns
     # its input unchanged, after regex work that was 40% of a report's rendering time.
