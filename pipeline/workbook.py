@@ -98,6 +98,7 @@ def cell_value(value: object, number_format: str | None) -> object:
     return text or None
 
 
+@lru_cache(maxsize=256)  # a workbook uses few formats, on many cells
 def is_percent_format(number_format: str) -> bool:
     """True for a format that scales by 100 (`0.00%`), not one that only prints a quoted "%"."""
     return "%" in QUOTED_OR_ESCAPED.sub("", number_format)
@@ -316,15 +317,9 @@ def sheet_cells(worksheet) -> tuple[list[tuple[object, ...]], set[tuple[int, int
         values.append(tuple(getattr(c, "value", None) for c in row))
         for c, cell in enumerate(row):
             number_format = getattr(cell, "number_format", None)
-            if number_format and percent_format(number_format):
+            if number_format and is_percent_format(number_format):
                 percent.add((r, c))
     return values, percent
-
-
-@lru_cache(maxsize=256)
-def percent_format(number_format: str) -> bool:
-    """`is_percent_format`, remembered: a sheet uses few formats."""
-    return is_percent_format(number_format)
 
 
 def uncached_formula_cells(path: Path, sheet_name: str) -> set[tuple[int, int]]:
@@ -442,7 +437,7 @@ def percent_styles(archive: zipfile.ZipFile) -> set[int]:
     for index, xf in enumerate([] if cell_xfs is None else cell_xfs.findall(f"{MAIN_NS}xf")):
         number_id = int(xf.get("numFmtId", "0"))
         number_format = custom.get(number_id) or BUILTIN_FORMATS.get(number_id, "General")
-        if percent_format(number_format):
+        if is_percent_format(number_format):
             found.add(index)
     return found
 
