@@ -455,12 +455,17 @@ def xml_cells(xml: bytes, percent: set[int]) -> tuple[set[tuple[int, int]], set[
         if 0 in percent:
             raise NeedsOpenpyxl("default style is a percentage")
         ids = b"|".join(str(i).encode() for i in sorted(percent))
-        style = re.compile(rb' s="(?:' + ids + rb')"' if usual else rb"\ss\s*=\s*[\"'](?:" + ids + rb")[\"']")
-        for match in style.finditer(xml):
-            start = xml.rfind(b"<", 0, match.start())
-            tag = CELL_TAG.match(xml, start)
-            if tag is not None and tag.end() > match.start():  # inside a cell's tag, not in text
-                percent_cells.add(cell_position(tag.group()))
+        if usual:
+            # Every cell starts `<c r="B7"`: one pattern gives the position of each %-styled cell.
+            styled = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]*? s="(?:' + ids + rb')"[ />]')
+            percent_cells.update((int(m[2]), column_index(m[1])) for m in styled.finditer(xml))
+        else:
+            style = re.compile(rb"\ss\s*=\s*[\"'](?:" + ids + rb")[\"']")
+            for match in style.finditer(xml):
+                start = xml.rfind(b"<", 0, match.start())
+                tag = CELL_TAG.match(xml, start)
+                if tag is not None and tag.end() > match.start():  # inside a cell's tag, not in text
+                    percent_cells.add(cell_position(tag.group()))
     formulas: set[tuple[int, int]] = set()
     for match in (USUAL_FORMULA_TAG if usual else FORMULA_TAG).finditer(xml):
         # A formula is the first child of its cell, so the cell's tag is the last one before it.
