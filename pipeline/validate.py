@@ -254,6 +254,10 @@ def unit_of(text: str | None) -> str:
 
 
 IND = columns_of(IndicatorSheet)
+# The cells `indicator_cells` reads.
+INDICATOR_INPUTS = (IND.direction, IND.unit, IND.target, IND.actual, IND.numerator, IND.denominator,
+                    IND.self_score, IND.weight)
+FRACTION = frozenset((IND.numerator, IND.denominator))
 
 
 def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str, str],
@@ -354,10 +358,27 @@ def indicator_frame(frame: pd.DataFrame, labels: Mapping[str, str],
     """The indicator table with its cells split into direction, numbers, unit and grade."""
     parsed_rows: list[dict[str, object]] = []
     problems: list[Problem] = []
-    for row, record in zip(frame.index.tolist(), frame_records(frame), strict=True):
-        parsed, found = indicator_cells(int(row), record, labels, profile)
+    # indicator_cells is pure: rows with the same cells (≥95% / 98.2 / % …) parse alike, and in
+    # a province's workbook most rows repeat another's. Rows with problems are not remembered,
+    # since their messages name the row.
+    memo: dict[tuple[object, ...], dict[str, object]] = {}
+    columns = [frame[name].tolist() for name in INDICATOR_INPUTS]
+    # Of 分子 and 分母 only their presence matters here. str() tells Decimal("1.00") from
+    # Decimal("1"), which are equal but not shown alike.
+    key_columns = [[v is not None for v in cells] if name in FRACTION
+                   else [str(v) if v.__class__ is Decimal else v for v in cells]
+                   for name, cells in zip(INDICATOR_INPUTS, columns, strict=True)]
+    for row, key, values in zip(frame.index.tolist(), zip(*key_columns, strict=True), zip(*columns, strict=True),
+                                strict=True):
+        parsed = memo.get(key)
+        if parsed is None:
+            record = dict(zip(INDICATOR_INPUTS, values, strict=True))
+            parsed, found = indicator_cells(int(row), record, labels, profile)
+            if found:
+                problems.extend(found)
+            else:
+                memo[key] = parsed
         parsed_rows.append(parsed)
-        problems.extend(found)
     extra = pd.DataFrame(parsed_rows, index=frame.index, dtype=object,
                          columns=list(PARSED_INDICATOR_COLUMNS))
     return frame.join(extra), problems
