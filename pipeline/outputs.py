@@ -8,7 +8,6 @@ run or the new complete run, never a mixture.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline.errors import PROBLEM_COLUMNS, Problem
+from pipeline.xlsxtable import table_xlsx
 
 REPORTS_DIR = "reports"
 SUMMARY_NAME = "汇总表.xlsx"
@@ -132,65 +132,14 @@ def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def fixed_time_zip(data: bytes) -> bytes:
-    """The same zip with every entry stamped ZIP_TIMESTAMP, so equal content gives equal bytes."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIMESTAMP)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o644 << 16
-            target.writestr(entry, source.read(info))
-    return out.getvalue()
-
-
 def xlsx_bytes(sheet_title: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]],
                widths: Mapping[str, int] | None = None) -> bytes:
-    """A one-sheet workbook with a bold, frozen header row; strings are never formulas.
+    """A one-sheet workbook with a bold, frozen header row; text is never a formula.
 
-    Streamed (openpyxl write-only) so 100,000 rows stay cheap, and stamped with fixed times so
-    the same rows always give the same bytes.
+    Written by `xlsxtable` rather than openpyxl (20 times faster for a province's 100,000 rows),
+    stamped with fixed times so the same rows always give the same bytes.
     """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
-    from openpyxl.writer.excel import ExcelWriter
-
-    workbook = Workbook(write_only=True)
-    workbook.properties.creator = "perfreport"
-    workbook.properties.created = workbook.properties.modified = FIXED_TIME
-    sheet = workbook.create_sheet(sheet_title)
-    for col, name in enumerate(columns, start=1):
-        sheet.column_dimensions[get_column_letter(col)].width = (widths or {}).get(name, 14)
-    sheet.freeze_panes = "A2"
-    bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
-
-    def header(name: str) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = bold
-        return cell
-
-    sheet.append([header(name) for name in columns])
-    for row in rows:
-        cells = []
-        for name in columns:
-            value = row.get(name)
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-                # openpyxl would store "=..." as a formula: user text must stay text.
-                cell.data_type = "s"
-            elif isinstance(value, float):
-                cell.number_format = "0.00"
-            if isinstance(value, str) and len(value) > 30:
-                cell.alignment = wrap
-            cells.append(cell)
-        sheet.append(cells)
-    buffer = io.BytesIO()
-    # Workbook.save() stamps "modified" with the current time; ExcelWriter keeps ours.
-    ExcelWriter(workbook, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED)).save()
-    return fixed_time_zip(buffer.getvalue())
+    return table_xlsx(sheet_title, columns, rows, widths, created=FIXED_TIME, timestamp=ZIP_TIMESTAMP)
 
 
 def write_problems(path: Path, problems: Sequence[Problem]) -> Path:

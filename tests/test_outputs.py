@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -80,3 +83,53 @@ def test_zip_of_the_same_files_is_byte_identical(tmp_path: Path) -> None:
     assert one == two
     with zipfile.ZipFile(tmp_path / "1.zip") as archive:
         assert archive.namelist() == ["reports/a.docx", "reports/b.docx"]
+
+
+TABLE_ROWS = [
+    {"项目编号": "P-1", "项目名称": "信访救助 <专项> & 资金", "金额": 85.62, "警告数": 0, "说明": "=HYPERLINK(\"x\")"},
+    {"项目编号": " 前后空格 ", "项目名称": "控制\x01字符", "金额": Decimal("14.3800"), "警告数": 2,
+     "说明": "长" * 40},
+    {"项目编号": "P-3", "项目名称": None, "金额": 1e-7, "警告数": True, "说明": "@SUM(A1)"},
+]
+
+
+def test_a_table_reads_back_with_its_values_types_and_layout(tmp_path: Path) -> None:
+    import openpyxl
+
+    path = tmp_path / "表.xlsx"
+    path.write_bytes(outputs.xlsx_bytes("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS, {"项目名称": 30}))
+
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet.title == "汇总表"
+    assert [c.value for c in sheet[1]] == ["项目编号", "项目名称", "金额", "警告数", "说明"]
+    assert all(c.font.b for c in sheet[1])
+    assert sheet.freeze_panes == "A2"
+    assert sheet.column_dimensions["B"].width == 30 and sheet.column_dimensions["A"].width == 14
+    assert [c.value for c in sheet[2]] == ["P-1", "信访救助 <专项> & 资金", 85.62, 0, '=HYPERLINK("x")']
+    assert [c.value for c in sheet[3]] == [" 前后空格 ", "控制字符", 14.38, 2, "长" * 40]
+    assert [c.value for c in sheet[4]] == ["P-3", None, 1e-7, "是", "@SUM(A1)"]
+    assert sheet["C2"].number_format == "0.00" and sheet["D2"].number_format == "General"
+    assert sheet["E3"].alignment.wrap_text and not sheet["B2"].alignment.wrap_text
+    assert sheet["E2"].data_type == "s" and sheet["E4"].data_type == "s"
+    with zipfile.ZipFile(path) as archive:
+        assert b"<f>" not in archive.read("xl/worksheets/sheet1.xml")
+
+
+def test_the_same_rows_give_the_same_table_bytes() -> None:
+    assert (outputs.xlsx_bytes("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS)
+            == outputs.xlsx_bytes("汇总表", list(TABLE_ROWS[0]), [dict(r) for r in TABLE_ROWS]))
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_calc_opens_a_table_with_its_values(tmp_path: Path) -> None:
+    path = tmp_path / "table.xlsx"
+    path.write_bytes(outputs.xlsx_bytes("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS))
+    subprocess.run(
+        ["soffice", "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--convert-to",
+         "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(tmp_path / "csv"), str(path)],
+        check=True, capture_output=True, timeout=180,
+    )
+    lines = (tmp_path / "csv" / "table.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "项目编号,项目名称,金额,警告数,说明"
+    assert lines[1].startswith('P-1,信访救助 <专项> & 资金,85.62,0,"=HYPERLINK(""x"")"')
+    assert len(lines) == 4
