@@ -228,7 +228,7 @@ _Rendered = _Body | _HeaderFooter | _Footnotes
 class CompiledTemplate:
     """A .docx template compiled once; `render(context)` gives the report as .docx bytes."""
 
-    __slots__ = ("name", "data", "variables", "_members", "_parts", "_core")
+    __slots__ = ("name", "data", "variables", "sources", "_members", "_parts", "_core")
 
     def __init__(
         self,
@@ -238,10 +238,13 @@ class CompiledTemplate:
         members: list[_Member | str],
         parts: list[_Rendered],
         core: _CoreProperties | None,
+        sources: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.name = name
         self.data = data
         self.variables = variables
+        # (part, Jinja source) of every compiled template, for static checks (templatecheck.py).
+        self.sources = sources
         self._members = members  # a _Member to copy, or the name of a part rendered per report
         self._parts = parts  # in docxtpl's rendering order: body, headers, footers, footnotes
         self._core = core
@@ -278,11 +281,13 @@ class CompiledTemplate:
         body = root.body
         body_index = root.index(body)
         root.remove(body)
+        body_source = _jinja_source(body_patched)
         parts: list[_Rendered] = [
-            _Body(_zip_name(main), env.from_string(_jinja_source(body_patched)), root, body_index,
+            _Body(_zip_name(main), env.from_string(body_source), root, body_index,
                   column_loops=bool(_COLUMN_LOOP.search(_TAGS.sub("", body_xml))))
         ]
         sources = [body_patched]
+        compiled_sources = [(_zip_name(main), body_source)]
 
         # Headers then footers, as DocxTemplate.build_headers_footers_xml finds them.
         seen = {parts[0].name}
@@ -297,7 +302,8 @@ class CompiledTemplate:
                 sources.append(patched)
                 if _zip_name(part) not in seen:
                     seen.add(_zip_name(part))
-                    template = env.from_string(_jinja_source(patched))
+                    compiled_sources.append((_zip_name(part), _jinja_source(patched)))
+                    template = env.from_string(compiled_sources[-1][1])
                     parts.append(_HeaderFooter(_zip_name(part), template, encoding))
 
         # Footnotes (DocxTemplate.render_footnotes; it only runs when the document has sections).
@@ -306,12 +312,14 @@ class CompiledTemplate:
                 if part.content_type == _FOOTNOTES_TYPE and _zip_name(part) not in seen:
                     seen.add(_zip_name(part))
                     blob = part.blob.decode("utf-8") if isinstance(part.blob, bytes) else part.blob
-                    template = env.from_string(_jinja_source(_DOCXTPL.patch_xml(blob)))
+                    compiled_sources.append((_zip_name(part), _jinja_source(_DOCXTPL.patch_xml(blob))))
+                    template = env.from_string(compiled_sources[-1][1])
                     parts.append(_Footnotes(_zip_name(part), template))
 
         core = _core_properties(document, env)
         if core is not None:
             seen.add(core.name)
+            compiled_sources.extend((f"{core.name}#{prop}", initial) for prop, initial, _ in core.templates)
 
         variables = frozenset(meta.find_undeclared_variables(env.parse("".join(sources))))
 
@@ -324,7 +332,7 @@ class CompiledTemplate:
         missing = seen - {m for m in members if isinstance(m, str)}
         if missing:
             raise KeyError(f"zip members not found: {sorted(missing)}")
-        return cls(name, data, variables, members, parts, core)
+        return cls(name, data, variables, members, parts, core, tuple(compiled_sources))
 
     def render(self, context: Mapping[str, object]) -> bytes:
         """The report for one context as .docx bytes; raises TemplateInvalid on template errors."""
@@ -334,7 +342,8 @@ class CompiledTemplate:
             core = self._core.member(context) if self._core is not None else None
         except (jinja2.TemplateError, etree.XMLSyntaxError) as exc:
             raise TemplateInvalid(_problem(self.name, exc)) from exc
-        except (TypeError, ArithmeticError) as exc:
+        except Exception as exc:  # noqa: BLE001 - raised by an expression in the template
+            # ({{ title + 1 }}, {{ 1/0 }}, {{ '{0}'.format() }}): the template's fault, not ours.
             raise TemplateInvalid(_problem(self.name, exc)) from exc
         members: list[_Member] = []
         for member in self._members:

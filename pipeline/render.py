@@ -29,6 +29,7 @@ from pipeline.errors import TemplateInvalid
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _UNDEFINED_NAME = re.compile(r"^'(?P<name>[^']+)' is undefined$")
 _MISSING_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>[^']+)'")
+_UNSAFE_ATTRIBUTE = re.compile(r"access to attribute '(?P<name>[^']+)'")
 
 # Errors python-docx raises when the bytes are not a Word package it can open.
 _NOT_A_DOCX = (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, etree.XMLSyntaxError)
@@ -57,7 +58,9 @@ def jinja_environment() -> SandboxedEnvironment:
 def _problem(name: str, exc: Exception) -> str:
     """A Chinese message for a clerk, naming the template and what is wrong in it."""
     if isinstance(exc, SecurityError):
-        detail = f"使用了不允许的写法（{exc}），已拒绝渲染"
+        unsafe = _UNSAFE_ATTRIBUTE.search(str(exc))
+        what = f"访问内部属性 {unsafe.group('name')}" if unsafe else str(exc)
+        detail = f"使用了不允许的写法（{what}），已拒绝渲染"
     elif isinstance(exc, jinja2.UndefinedError):
         message = str(exc.message or exc)
         undefined = _UNDEFINED_NAME.match(message)
@@ -123,8 +126,8 @@ class Renderer:
             template.render(dict(context), jinja_env=jinja_environment(), autoescape=True)
         except (jinja2.TemplateError, etree.XMLSyntaxError) as exc:
             raise TemplateInvalid(_problem(self.name, exc)) from exc
-        except (TypeError, ArithmeticError) as exc:
-            # Raised by an expression a clerk wrote in the template ({{ title + 1 }}, {{ 1/0 }}).
+        except Exception as exc:  # noqa: BLE001 - raised by an expression in the template
+            # ({{ title + 1 }}, {{ 1/0 }}, {{ '{0}'.format() }}): the template's fault, not ours.
             raise TemplateInvalid(_problem(self.name, exc)) from exc
         buffer = io.BytesIO()
         template.save(buffer)
