@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.config import Settings, apply_prefect_defaults
+from pipeline.errors import PerfreportError
 
 # Kept here (not imported from runtime.py) so `--help` does not import prefect.
 DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
@@ -23,7 +24,14 @@ SHOWN_PROBLEMS = 20
 RUN_EXAMPLE = """Example:
   perfreport run input/2020年度项目支出绩效自评表.xlsx --output-dir output
 
-退出码：0 成功（可有警告）；1 工作簿有错误（只生成 校验报告.xlsx）；2 文件无法读取或参数有误。"""
+退出码：0 成功（可有警告）；1 工作簿有错误（只生成 校验报告.xlsx）；2 文件无法读取、模板有误、参数有误，或另一个运行正在使用同一输出文件夹。"""
+
+CHECK_TEMPLATE_EXAMPLE = """Example:
+  perfreport check-template templates/report.docx
+
+逐条列出模板中的问题及其位置（正文第几段、表格第几行第几列、页眉页脚）：标签语法错误、
+程序不提供的变量、不允许的写法（如 __class__）。
+退出码：0 模板没有问题；2 模板有误或无法读取。"""
 
 
 def workbooks_in(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
@@ -85,15 +93,35 @@ def command_run(args: argparse.Namespace) -> int:
                         dask_address=args.dask_address or os.environ.get(DASK_ADDRESS_ENV) or None)
     apply_prefect_defaults()
     from pipeline.flow import run_workbook  # prefect reads its settings at import
+    from pipeline.outputs import OutputBusy
 
     codes = [EXIT_REFUSED] if missing else []
     with console_progress():
         for workbook in workbooks:
             print(f"正在处理 {workbook} ……", flush=True)
-            summary = run_workbook(workbook, settings)
+            try:
+                summary = run_workbook(workbook, settings)
+            except OutputBusy as busy:  # refused at once: see outputs.output_lock for why
+                print(f"✘ {workbook.name}：另一个 perfreport 正在处理 {busy.folder}，请等它结束后再运行。",
+                      file=sys.stderr)
+                codes.append(EXIT_REFUSED)
+                continue
             codes.append(print_summary(summary))
             if args.timings:
                 write_timings(args.timings, summary)
+    return max(codes)
+
+
+def command_check_template(args: argparse.Namespace) -> int:
+    """`perfreport check-template`: list what is wrong with each template; 0 when all are fine."""
+    from pipeline.templatecheck import check_template_file, report_lines
+
+    codes: list[int] = []
+    for path in args.templates:
+        check = check_template_file(path)
+        for line in report_lines(check):
+            print(line, file=sys.stdout if check.ok else sys.stderr)
+        codes.append(EXIT_OK if check.ok else EXIT_REFUSED)
     return max(codes)
 
 
@@ -139,7 +167,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="perfreport",
         description="把项目支出绩效自评工作簿(.xlsx)生成每个项目的绩效评价报告(.docx)。",
-        epilog="Example:\n  perfreport run input/",
+        epilog="Example:\n  perfreport run input/\n  perfreport check-template templates/report.docx",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = top.add_subparsers(dest="command", required=True)
@@ -159,6 +187,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--timings", type=Path, default=None, metavar="FILE",
                      help="把各阶段耗时（秒）以 JSON 行追加到 FILE（供性能测试使用）")
     run.set_defaults(handler=command_run)
+    check = sub.add_parser(
+        "check-template", help="检查报告模板(.docx)是否有误",
+        description="检查报告模板：标签语法、变量名和不允许的写法，并指出问题所在的段落、表格或页眉页脚。",
+        epilog=CHECK_TEMPLATE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("templates", nargs="+", type=Path, metavar="FILE", help="模板文件（.docx），可写多个")
+    check.set_defaults(handler=command_check_template)
     return top
 
 
@@ -170,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("已中断，未完成的输出已丢弃。", file=sys.stderr)
         return 130
+    except PerfreportError as exc:  # e.g. TemplateInvalid: a named error the user can fix
+        print(f"✘ {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except Exception as exc:  # the last line of defence: never a traceback for the user
         print(f"✘ 内部错误：{type(exc).__name__}: {exc}", file=sys.stderr)
         print("  请把这条信息和所用的工作簿交给维护人员。", file=sys.stderr)

@@ -16,6 +16,7 @@ from prefect.task_runners import ProcessPoolTaskRunner
 
 from pipeline import outputs, runtime, steps
 from pipeline.config import Settings
+from pipeline.errors import TemplateInvalid
 from pipeline.steps import PreparedReports, RenderedChunk, RunSummary
 
 # Inputs are large and never reused across runs: hashing them for a cache key would be waste.
@@ -86,5 +87,15 @@ def report_workbook(workbook: Path, settings: Settings) -> RunSummary:
 
 
 def run_workbook(workbook: Path, settings: Settings) -> RunSummary:
-    """Run the flow on one workbook with the task runner the settings ask for."""
-    return report_workbook.with_options(task_runner=runtime.task_runner(settings))(workbook, settings)
+    """Run the flow on one workbook with the task runner the settings ask for.
+
+    The output lock is taken before the flow starts, so a second run on the same folder is
+    refused (outputs.OutputBusy) at once, without starting a Prefect server.
+    """
+    with outputs.output_lock(outputs.workbook_output_dir(settings.output_dir, workbook)):
+        try:
+            return report_workbook.with_options(task_runner=runtime.task_runner(settings))(workbook, settings)
+        except TemplateInvalid as exc:
+            # Raised while rendering, in a worker: Prefect re-raises the task's own exception here,
+            # after report_workbook discarded the staging folder. Refused like a bad file (exit 2).
+            return RunSummary(workbook, steps.Status.REFUSED, None, message=str(exc))

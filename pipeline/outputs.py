@@ -2,7 +2,8 @@
 
 A workbook's outputs are built in a hidden staging folder next to their destination and moved
 into place as a whole by `publish`, so `output/<workbook>/` holds either the previous complete
-run or the new complete run, never a mixture.
+run or the new complete run, never a mixture. A run holds the workbook's `output_lock` from start
+to end; on entry the lock cleans up what runs killed earlier left beside the folder.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import unicodedata
 import uuid
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
@@ -32,11 +35,19 @@ MANIFEST_NAME = "manifest.json"
 # Zip entries get a fixed time so the same reports always give the same zip bytes.
 ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 FIXED_TIME = datetime(2020, 1, 1)
-WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-                    *(f"LPT{i}" for i in range(1, 10))}
-FORBIDDEN_IN_NAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
-# Windows allows 255 UTF-16 units per name, Linux 255 bytes: 60 CJK characters fit both with room.
+# Windows device names, reserved with any extension (CON.txt) and in any case; Microsoft's list
+# ("Naming Files, Paths, and Namespaces") includes COM0/LPT0 and the superscript digits.
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+                    *(f"{port}{n}" for port in ("COM", "LPT") for n in [*"0123456789", "¹", "²", "³"])}
+# Windows' forbidden characters, C0 and C1 controls, lone surrogates (not encodable in UTF-8) and
+# the two noncharacters.
+FORBIDDEN_IN_NAME = re.compile('[<>:"/\\\\|?*\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]')
+# Invisible direction marks would let a name read as another ("报告\u202excod.exe" shows "报告exe.docx").
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Windows allows 255 UTF-16 units per name, Linux 255 bytes: 60 CJK characters fit both with room,
+# and the byte cap keeps 60 four-byte characters (emoji) clear of 255 with a `_12345.docx` suffix.
 MAX_STEM_CHARS = 60
+MAX_STEM_BYTES = 200
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 VERSIONED_PACKAGES = ("perfreport", "prefect", "docxtpl", "python-docx", "pandera", "pandas", "openpyxl")
 
@@ -75,29 +86,52 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def cut_to_fit(text: str) -> str:
+    """`text` cut to MAX_STEM_CHARS characters and MAX_STEM_BYTES bytes of UTF-8."""
+    text = text[:MAX_STEM_CHARS]
+    while len(text.encode("utf-8")) > MAX_STEM_BYTES:
+        text = text[:-1]
+    return text
+
+
+def is_reserved_on_windows(stem: str) -> bool:
+    """True when Windows reads the name as a device: CON, con.txt, "Con .txt", LPT¹.doc."""
+    return stem.split(".")[0].rstrip(" ").upper() in WINDOWS_RESERVED
+
+
 def safe_stem(text: str) -> str:
     """A file-name stem valid on Windows and Linux that cannot leave its folder."""
     text = unicodedata.normalize("NFC", text)
-    text = FORBIDDEN_IN_NAME.sub("_", text)
-    text = " ".join(text.split())[:MAX_STEM_CHARS].strip(" .")
+    text = FORBIDDEN_IN_NAME.sub("_", BIDI_CONTROLS.sub("", text))
+    text = cut_to_fit(" ".join(text.split())).strip(" .")
     if not text or set(text) <= {"_", "."}:
         text = "报告"
-    if text.split(".")[0].upper() in WINDOWS_RESERVED:
+    if is_reserved_on_windows(text):
         text = f"_{text}"
     return text
+
+
+def windows_key(name: str) -> str:
+    """The form in which Windows compares names: case-insensitive. Upper then casefold, so that
+    names Windows upper-cases alike (ı and i both to I) count as one, as do those casefold joins."""
+    return unicodedata.normalize("NFC", name).upper().casefold()
 
 
 def report_filenames(projects: Sequence[tuple[str, str]]) -> list[str]:
     """A unique, safe `.docx` name per (项目编号, 项目名称), in order."""
     names: list[str] = []
     taken: set[str] = set()
+    # The last number given to each stem, so 100,000 alike names do not rescan _2, _3, … each time.
+    last_number: dict[str, int] = {}
     for project_id, name in projects:
         stem = safe_stem(f"{project_id}_{name}")
-        candidate, n = stem, 1
-        while candidate.casefold() in taken:  # Windows names are case-insensitive
+        key = windows_key(stem)
+        candidate, n = stem, last_number.get(key, 1)
+        while windows_key(candidate) in taken:  # Windows names are case-insensitive
             n += 1
             candidate = f"{stem}_{n}"
-        taken.add(candidate.casefold())
+        last_number[key] = n
+        taken.add(windows_key(candidate))
         names.append(f"{candidate}.docx")
     return names
 
@@ -107,29 +141,184 @@ def workbook_output_dir(output_dir: Path, workbook: Path) -> Path:
     return output_dir / safe_stem(workbook.stem)
 
 
+# The hidden folders a run keeps beside output/<workbook>/. Each kind says what its content is,
+# so a run killed at any moment leaves only folders whose fate is clear (see `recover_leftovers`):
+PARTIAL = "partial"  # a run's staging folder: complete only once published
+SET_ASIDE = "old"  # the previous complete outputs, moved aside while `publish` moves the new in
+TRASH = "trash"  # outputs being deleted: possibly half gone, never to be restored
+
+
+def hidden_sibling(final: Path, kind: str) -> Path:
+    """A new, unique hidden path of `kind` beside `final`."""
+    return final.parent / f".{final.name}.{kind}-{uuid.uuid4().hex[:12]}"
+
+
+def hidden_siblings(final: Path, kind: str) -> list[Path]:
+    """The hidden folders of `kind` beside `final`, matched exactly so another workbook's never are."""
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.{kind}-[0-9a-f]{{12}}")
+    if not final.parent.is_dir():
+        return []
+    return sorted(p for p in final.parent.iterdir() if pattern.fullmatch(p.name))
+
+
 def staging_dir(final: Path) -> Path:
     """A new hidden folder beside `final` where a run builds its outputs."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    path = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:12]}"
+    path = hidden_sibling(final, PARTIAL)
     (path / REPORTS_DIR).mkdir(parents=True)
     return path
 
 
+def set_aside(final: Path) -> Path | None:
+    """Move the previous outputs out of `final`'s way, or None when there are none."""
+    if not final.exists():
+        return None
+    previous = hidden_sibling(final, SET_ASIDE)
+    os.replace(final, previous)
+    return previous
+
+
+def delete_folder(folder: Path, final: Path) -> None:
+    """Delete a folder beside `final`, renaming it to TRASH first.
+
+    The rename is atomic and rmtree is not: a kill during rmtree leaves a TRASH folder, never a
+    half-deleted SET_ASIDE folder that recovery would take for complete outputs.
+    """
+    trash = hidden_sibling(final, TRASH)
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def publish(staging: Path, final: Path) -> Path:
-    """Move a complete staging folder to `final`, replacing an earlier run's folder."""
-    old = None
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:12]}"
-        os.replace(final, old)
-    os.replace(staging, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Move a complete staging folder to `final`, replacing an earlier run's folder.
+
+    Two renames: the previous outputs aside, then the new ones in. A failure between them puts
+    the previous outputs back at once; a kill between them leaves the previous outputs in a
+    SET_ASIDE folder and no `final`, which the next run's `recover_leftovers` restores.
+    """
+    previous = set_aside(final)
+    try:
+        os.replace(staging, final)
+    except BaseException:
+        if previous is not None:
+            os.replace(previous, final)
+        raise
+    if previous is not None:
+        delete_folder(previous, final)
     return final
 
 
 def discard(staging: Path) -> None:
     """Remove a staging folder that will not be published."""
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def recover_leftovers(final: Path) -> None:
+    """Finish or undo what killed runs left beside `final`.
+
+    Only safe while holding `final`'s lock: every run that creates these folders holds it, so
+    whatever is found here belongs to a run that is dead.
+    - PARTIAL (a killed run's staging, its chunk pickles and temporary files) and TRASH: deleted;
+    - SET_ASIDE with no `final`: a kill fell between publish's two renames, so these are the
+      last complete outputs: restored (the run then replaces them as usual);
+    - SET_ASIDE beside `final`: the new outputs were already in place: deleted.
+    """
+    for folder in [*hidden_siblings(final, PARTIAL), *hidden_siblings(final, TRASH)]:
+        shutil.rmtree(folder, ignore_errors=True)
+    previous = hidden_siblings(final, SET_ASIDE)
+    if previous and not final.exists():
+        # Only one can exist (each run recovers before publishing); the latest renamed wins anyway.
+        latest = max(previous, key=lambda p: p.stat().st_ctime_ns)
+        os.replace(latest, final)
+        previous.remove(latest)
+    for folder in previous:
+        delete_folder(folder, final)
+
+
+class OutputBusy(Exception):
+    """Another live run holds the lock of this workbook's output folder."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(f"another run is writing {folder}")
+        self.folder = folder
+
+
+def lock_path(final: Path) -> Path:
+    """The lock file of `final`: beside it, because `publish` replaces the folder itself."""
+    return final.parent / f".{final.name}.lock"
+
+
+# The operating system releases these locks when their process dies, even by kill -9, so a
+# killed run never blocks the next one. fcntl.flock on Linux and macOS; msvcrt on Windows
+# (written to the documented API, not tested here).
+if sys.platform == "win32":
+    import msvcrt
+
+    def try_lock(fd: int) -> None:
+        """Lock the file's first byte without waiting; OSError when another process holds it."""
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def release_lock(fd: int, path: Path) -> None:
+        """Close (which unlocks), then remove the file unless another run has it open."""
+        os.close(fd)
+        with suppress(OSError):
+            path.unlink()
+else:
+    import fcntl
+
+    def try_lock(fd: int) -> None:
+        """Lock the file without waiting; OSError when another process holds it."""
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release_lock(fd: int, path: Path) -> None:
+        """Remove the lock file while still holding it, then close (which unlocks).
+
+        Removing it first means a run that opened the old file and gets its lock afterwards
+        sees it is no longer the file at `path` (`is_current_file`) and tries again.
+        """
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def is_current_file(fd: int, path: Path) -> bool:
+    """Whether the open file `fd` is still the file at `path` (not removed or replaced)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def locked_fd(path: Path, final: Path) -> int:
+    """An open, locked descriptor of the lock file at `path`; OutputBusy when a live run holds it."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try_lock(fd)
+        except OSError:
+            os.close(fd)
+            raise OutputBusy(final) from None
+        if is_current_file(fd, path):
+            return fd
+        os.close(fd)  # its holder finished and removed it between our open and lock: again
+
+
+@contextmanager
+def output_lock(final: Path) -> Iterator[Path]:
+    """Hold `final`'s lock for a whole run, first cleaning up what killed runs left beside it.
+
+    A second run on the same output folder gets OutputBusy at once instead of waiting: the
+    officer learns immediately that the work is under way, rather than watching a silent
+    console, and a run that waited would only redo what the first is producing. The lock is
+    per output folder, so different workbooks still run side by side.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    path = lock_path(final)
+    fd = locked_fd(path, final)
+    try:
+        recover_leftovers(final)
+        yield final
+    finally:
+        release_lock(fd, path)
 
 
 def xlsx_bytes(sheet_title: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]],
