@@ -39,7 +39,7 @@ from pipeline.context import report_context  # noqa: E402
 from pipeline.fastrender import CompiledTemplate  # noqa: E402
 
 TEMPLATE = REPO / "templates" / "report.docx"
-STAGES = ("读取", "校验", "计算", "准备渲染", "渲染", "写出")
+STAGES = ("读取", "校验", "整理", "计算", "准备渲染", "渲染", "写出")
 
 
 def tree_rss(process: psutil.Process) -> int:
