@@ -107,6 +107,12 @@ class IndicatorSheet(pa.DataFrameModel):
     self_score: Series[object] = pa.Field(alias=headers.SELF_SCORE, nullable=True, ge=Decimal(0), metadata=NUMBER)
     deviation: Series[object] = pa.Field(alias=headers.DEVIATION, nullable=True, metadata=TEXT)
 
+    @pa.check("分值", name="at_most_two_decimals")
+    @classmethod
+    def weight_has_at_most_two_decimals(cls, weight: Series[object]) -> Series[bool]:
+        """Scores are rounded to 2 decimals: a 分值 of 30.005 could then be exceeded by its own score."""
+        return weight.map(lambda w: not isinstance(w, Decimal) or w.normalize().as_tuple().exponent >= -2)
+
     @pa.dataframe_check(name="level2_matches_level1")
     @classmethod
     def level2_matches_level1(cls, df: pd.DataFrame) -> Series[bool]:

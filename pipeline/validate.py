@@ -172,6 +172,8 @@ def expectation(check: str, column: str, model: type[pa.DataFrameModel]) -> str:
         return f"应在 {numbers[0]} 到 {numbers[1]} 之间"
     if check.startswith("str_length"):
         return f"长度应为 {numbers[0]} 到 {numbers[1]} 个字符"
+    if check == "at_most_two_decimals":
+        return "最多保留两位小数（得分按两位小数计算）"
     return f"不符合规则 {check}"
 
 

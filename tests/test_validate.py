@@ -147,6 +147,8 @@ RULES: list[tuple[str, Mutation, str, int | None, str, str]] = [
      "实际完成值", "不能为空"),
     ("weight-zero", set_cell("绩效指标", 3, "分值", 0), "绩效指标", excel_row(3), "分值", "应大于 0"),
     ("weight-negative", set_cell("绩效指标", 4, "分值", -30), "绩效指标", excel_row(4), "分值", "应大于 0"),
+    ("weight-three-decimals", set_cell("绩效指标", 3, "分值", "59.995"), "绩效指标", excel_row(3), "分值",
+     "最多保留两位小数"),
     ("weight-sum-not-90", set_cell("绩效指标", 3, "分值", 55), "绩效指标", excel_row(3), "分值",
      "指标分值合计为 85，应为 90"),
     ("numerator-without-denominator", set_cell("绩效指标", 0, "分母", None), "绩效指标", excel_row(0), "分母",
