@@ -12,18 +12,22 @@ import re
 import unicodedata
 import warnings
 import zipfile
-from collections.abc import Callable, Collection, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
-from itertools import compress, repeat
+from itertools import chain, compress, islice, repeat
 from operator import is_not
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
+from pipeline.archive import SheetExtent, column_name, refuse_unsafe_archive
 from pipeline.errors import Problem, Severity, WorkbookRefused
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -34,6 +38,11 @@ ENCRYPTED_MARK = "EncryptedPackage".encode("utf-16-le")
 QUOTED_OR_ESCAPED = re.compile(r'"[^"]*"|\\.')
 
 HINT_RESAVE = "请用 Excel 打开后另存为“Excel 工作簿(*.xlsx)”再提交。"
+T = TypeVar("T")
+# Rows converted at a time: bounded memory for any sheet, and large enough to keep the
+# column-at-a-time conversion at C speed.
+BATCH_ROWS = 20_000
+
 HINT_FORMULA = "该单元格是没有计算结果的公式，请用 Excel 打开该文件、保存后再提交。"
 
 
@@ -135,6 +144,7 @@ def refuse_unreadable(path: Path) -> None:
         raise WorkbookRefused(
             path, "不是 Excel 工作簿（.xlsx），可能是文本、CSV 或已损坏的文件。" + HINT_RESAVE
         )
+    refuse_unsafe_archive(path)  # zip bombs and XML entities, before any parser sees the file
 
 
 def open_workbook(path: Path, *, data_only: bool):  # noqa: ANN201 - openpyxl has no public type
@@ -183,91 +193,72 @@ def best_header_guess(rows: list[tuple[object, ...]], layout: SheetLayout, searc
 
 
 def read_sheet(
-    values: list[tuple[object, ...]] | list[list[object]],
+    rows: Iterable[Sequence[object]],
     percent_cells: set[tuple[int, int]],
     formulas: set[tuple[int, int]],
     layout: SheetLayout,
     search_rows: int,
     convert: Callable[[object], object] | None = None,
 ) -> tuple[RawSheet | None, list[Problem]]:
-    """One sheet's raw table from its cell values, its %-formatted cells and its formula cells.
+    """One sheet's raw table from its rows of cell values, its %-formatted cells and its formula cells.
 
-    `values[i]` is Excel row i + 1 (empty cells None or ""); `percent_cells` and `formulas` hold
-    (Excel row, 0-based column). The frame is built column by column.
+    The i-th row of `rows` is Excel row i + 1 (empty cells None or ""); `percent_cells` and
+    `formulas` hold (Excel row, 0-based column). Rows are consumed in batches, converted column by
+    column, so a province's sheet never exists as a second full copy of Python objects.
     """
     problems: list[Problem] = []
-    header_index = header_row_index(values, layout, search_rows)
+    rows = iter(rows)
+    head = list(islice(rows, search_rows))
+    header_index = header_row_index(head, layout, search_rows)
     if header_index is None:
-        guess, missing = best_header_guess(values, layout, search_rows)
+        guess, missing = best_header_guess(head, layout, search_rows)
         for header in sorted(missing, key=layout.required.index):
             problems.append(
                 Problem(
-                    layout.name, guess + 1 if values else None, header, "", Severity.ERROR,
+                    layout.name, guess + 1 if head else None, header, "", Severity.ERROR,
                     f"{layout.name} 缺少必填列「{header}」（在前 {search_rows} 行中找不到含全部必填列的表头行）",
                 )
             )
         return None, problems
-
-    header_cells = values[header_index]
-    columns: dict[int, str] = {}
-    labels: dict[str, str] = {}
-    for col, raw in enumerate(header_cells):
-        if raw is None or not str(raw).strip():
-            continue
-        canonical = normalized_header(raw)
-        label = str(raw).strip()
-        if canonical not in layout.known:
-            problems.append(
-                Problem(
-                    layout.name, header_index + 1, label, "", Severity.WARNING,
-                    f"{layout.name} 第{header_index + 1}行有未知的列「{label}」，已忽略",
-                )
-            )
-            continue
-        if canonical in labels:
-            problems.append(
-                Problem(
-                    layout.name, header_index + 1, label, "", Severity.ERROR,
-                    f"{layout.name} 第{header_index + 1}行的列「{label}」重复出现，请只保留一列",
-                )
-            )
-            continue
-        columns[col] = canonical
-        labels[canonical] = label
+    columns, labels, found = header_columns(head[header_index], header_index + 1, layout)
+    problems.extend(found)
 
     first = header_index + 1  # 0-based index of the first data row; its Excel row is first + 1
-    last_formula_row = max((r for r, _ in formulas), default=0)
-    count = max(len(values), last_formula_row) - first
-    body = values[first:]
     other = convert or convert_any
-    percent_rows: dict[int, list[int]] = {}
-    for r, c in percent_cells:
-        if first < r <= first + count:
-            percent_rows.setdefault(c, []).append(r - first - 1)
-    converted: dict[str, list[object]] = {}
-    raws: dict[str, list[object]] = {}
-    width = len(body[0]) if body else 0
-    # Calamine's rows all have one width: then one transpose gives every column at C speed.
-    transposed = list(zip(*body, strict=True)) if body and all(len(row) == width for row in body) else None
-    for col, canonical in columns.items():
-        if transposed is not None and col < width:
-            raw = list(transposed[col])
-        else:
-            raw = [row[col] if col < len(row) else None for row in body]
-        raw.extend([None] * (count - len(raw)))
-        cells = shared_conversions(raw, other)
-        for i in percent_rows.get(col, ()):
-            if type(raw[i]) in (int, float):
-                cells[i] = cell_value(raw[i], "0%")
-        converted[canonical] = cells
-        raws[canonical] = raw
-    for r, c in sorted(formulas):
-        if c in columns and r > first and raws[columns[c]][r - first - 1] in (None, ""):
-            label = labels[columns[c]]
-            problems.append(
-                Problem(layout.name, r, label, "(公式)", Severity.ERROR,
-                        f"{layout.name} 第{r}行「{label}」：{HINT_FORMULA}")
-            )
+    percent = sorted((r, c) for r, c in percent_cells if r > first and c in columns)
+    formula_cells = sorted((r, c) for r, c in formulas if r > first and c in columns)
+    memos: dict[int, tuple[dict, dict]] = {col: ({}, {}) for col in columns}
+    converted: dict[str, list[object]] = {canonical: [] for canonical in columns.values()}
+    last_formula_row = max((r for r, _ in formula_cells), default=0)
+    next_row = first + 1  # Excel row of the batch's first row
+    for batch in batched(chain(head[first:], rows), BATCH_ROWS):
+        last = next_row + len(batch) - 1
+        width = len(batch[0])
+        # Calamine's rows all have one width: then one transpose gives every column at C speed.
+        transposed = list(zip(*batch, strict=True)) if all(len(row) == width for row in batch) else None
+        percent_rows = rows_by_column(cells_between(percent, next_row, last))
+        formula_rows = rows_by_column(cells_between(formula_cells, next_row, last))
+        for col, canonical in columns.items():
+            if transposed is not None:
+                raw = list(transposed[col]) if col < width else [None] * len(batch)
+            else:
+                raw = [row[col] if col < len(row) else None for row in batch]
+            cells = shared_conversions(raw, other, *memos[col])
+            for r in percent_rows.get(col, ()):
+                if type(raw[r - next_row]) in (int, float):
+                    cells[r - next_row] = cell_value(raw[r - next_row], "0%")
+            # A formula cell without a value: the file was written by a tool that never computed it.
+            formula_rows[col] = [r for r in formula_rows.get(col, ()) if raw[r - next_row] in (None, "")]
+            converted[canonical].extend(cells)
+        problems.extend(formula_problem(layout.name, r, labels[columns[c]])
+                        for r, c in sorted((r, c) for c, found in formula_rows.items() for r in found))
+        next_row = last + 1
+    # Formula cells below the last row with a value have no value at all.
+    problems.extend(formula_problem(layout.name, r, labels[columns[c]])
+                    for r, c in cells_between(formula_cells, next_row, last_formula_row))
+    count = max(next_row - 1, last_formula_row) - first
+    for cells in converted.values():
+        cells.extend([None] * (count - len(cells)))
 
     keep = filled_rows(converted.values(), count)
     if len(keep) == count:  # the usual case: no empty rows to drop
@@ -282,15 +273,68 @@ def read_sheet(
     return RawSheet(layout.name, header_index + 1, frame, labels), problems
 
 
-def shared_conversions(raw: list[object], convert: Callable[[object], object]) -> list[object]:
+def header_columns(header_cells: Sequence[object], excel_row: int,
+                   layout: SheetLayout) -> tuple[dict[int, str], dict[str, str], list[Problem]]:
+    """Column index -> canonical header, canonical header -> typed label, and the header's problems."""
+    problems: list[Problem] = []
+    columns: dict[int, str] = {}
+    labels: dict[str, str] = {}
+    for col, raw in enumerate(header_cells):
+        if raw is None or not str(raw).strip():
+            continue
+        canonical = normalized_header(raw)
+        label = str(raw).strip()
+        if canonical not in layout.known:
+            problems.append(
+                Problem(
+                    layout.name, excel_row, label, "", Severity.WARNING,
+                    f"{layout.name} 第{excel_row}行有未知的列「{label}」，已忽略",
+                )
+            )
+            continue
+        if canonical in labels:
+            problems.append(
+                Problem(
+                    layout.name, excel_row, label, "", Severity.ERROR,
+                    f"{layout.name} 第{excel_row}行的列「{label}」重复出现，请只保留一列",
+                )
+            )
+            continue
+        columns[col] = canonical
+        labels[canonical] = label
+    return columns, labels, problems
+
+
+def formula_problem(sheet: str, row: int, label: str) -> Problem:
+    """The error of a formula cell without a saved result."""
+    return Problem(sheet, row, label, "(公式)", Severity.ERROR, f"{sheet} 第{row}行「{label}」：{HINT_FORMULA}")
+
+
+def rows_by_column(cells: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
+    """Column -> the rows of the given (row, column) pairs."""
+    grouped: dict[int, list[int]] = {}
+    for row, col in cells:
+        grouped.setdefault(col, []).append(row)
+    return grouped
+
+
+def cells_between(cells: list[tuple[int, int]], first: int, last: int) -> list[tuple[int, int]]:
+    """The (row, column) pairs of a sorted list whose row lies in first..last."""
+    return cells[bisect_left(cells, (first, -1)):bisect_left(cells, (last + 1, -1))]
+
+
+def shared_conversions(raw: list[object], convert: Callable[[object], object],
+                       texts: dict[str, str | None] | None = None,
+                       others: dict[tuple[type, object], object] | None = None) -> list[object]:
     """Each cell converted, with one object per distinct value of the column.
 
     The same 一级指标, unit, weight or target repeats on thousands of rows; sharing one object
     per value saves the conversions and keeps 100,000 projects' tables smaller. Text is keyed by
     itself; other values by (type, value), since 1 == 1.0 == True must not share a conversion.
+    Pass the same `texts` and `others` for each batch of one column.
     """
-    texts: dict[str, str | None] = {}
-    others: dict[tuple[type, object], object] = {}
+    texts = {} if texts is None else texts
+    others = {} if others is None else others
     cells: list[object] = []
     append = cells.append
     for value in raw:
@@ -305,6 +349,13 @@ def shared_conversions(raw: list[object], convert: Callable[[object], object]) -
                 cell = others[key] = convert(value)
         append(cell)
     return cells
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` items (itertools.batched arrives in Python 3.12)."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def filled_rows(columns: Iterable[list[object]], count: int) -> list[int]:
@@ -397,6 +448,10 @@ def read_workbook_openpyxl(path: Path, layouts: Iterable[SheetLayout], search_ro
             has_gaps = any(v is None for row in values for v in row)
             formulas = uncached_formula_cells(path, actual) if has_gaps else set()
             sheet, found = read_sheet(values, percent, formulas, layout, search_rows)
+            areas = sheet_merged_areas(path, actual) if sheet is not None else []
+            header_index = header_row_index(values, layout, search_rows) if areas else None
+            if sheet is not None and header_index is not None:
+                found = [*found, *merged_cell_problems(sheet, values[header_index], areas)]
             problems.extend(found)
             if sheet is not None:
                 sheets[layout.name] = sheet
@@ -426,6 +481,9 @@ UNUSUAL_CELL_TAG = re.compile(rb"<c[>/\t\n\r]")
 USUAL_FORMULA_TAG = re.compile(rb"<f[ >/]")
 FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f(?=[\s>/])")
 CELL_REF = re.compile(rb'\sr\s*=\s*["\']\$?([A-Za-z]{1,3})\$?(\d+)["\']')
+ROW_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s>/]")
+# Sheet XML is scanned in pieces of this size (see xml_pieces).
+XML_PIECE_BYTES = 16 * 1024 * 1024
 STYLE_ATTR = re.compile(rb'\ss\s*=\s*["\'](\d+)["\']')
 
 
@@ -477,36 +535,54 @@ def percent_styles(archive: zipfile.ZipFile) -> set[int]:
     return found
 
 
-def xml_cells(xml: bytes, percent: set[int]) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
-    """(%-formatted cells, formula cells) of a worksheet's XML, as (Excel row, 0-based column)."""
-    # The usual writing (Excel, LibreOffice, openpyxl): unprefixed tags, every cell `<c r="…"`,
-    # attributes in double quotes. Then literal searches do; otherwise look at each tag.
-    usual = (b"<sheetData" in xml and xml.count(b"<c ") == xml.count(b'<c r="')
-             and UNUSUAL_CELL_TAG.search(xml) is None)
-    if not usual and CELL_WITHOUT_REF.search(xml):
-        raise NeedsOpenpyxl("cells without r=")
+def xml_cells(pieces: Iterable[bytes], percent: set[int]) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """(%-formatted cells, formula cells) of a worksheet's XML, as (Excel row, 0-based column).
+
+    `pieces` is the XML in consecutive pieces that each end before a row (see `xml_pieces`), so
+    no cell is split between two pieces.
+    """
+    if percent and 0 in percent:
+        raise NeedsOpenpyxl("default style is a percentage")
+    ids = b"|".join(str(i).encode() for i in sorted(percent))
     percent_cells: set[tuple[int, int]] = set()
-    if percent:
-        if 0 in percent:
-            raise NeedsOpenpyxl("default style is a percentage")
-        ids = b"|".join(str(i).encode() for i in sorted(percent))
-        if usual:
-            # Every cell starts `<c r="B7"`. Searching for the style attribute alone is a literal
-            # scan, three times faster than a pattern tried at each of a million cell tags; the
-            # attribute counts when the tag it stands in is a cell's (not text that looks alike).
-            styled = re.compile(rb' s="(?:' + ids + rb')"[ />]')
-            for match in styled.finditer(xml):
-                start = xml.rfind(b"<", 0, match.start())
-                if xml.startswith(b'<c r="', start) and xml.find(b">", start) >= match.end() - 1:
-                    percent_cells.add(cell_position(xml[start:match.end()]))
-        else:
-            style = re.compile(rb"\ss\s*=\s*[\"'](?:" + ids + rb")[\"']")
-            for match in style.finditer(xml):
-                start = xml.rfind(b"<", 0, match.start())
-                tag = CELL_TAG.match(xml, start)
-                if tag is not None and tag.end() > match.start():  # inside a cell's tag, not in text
-                    percent_cells.add(cell_position(tag.group()))
     formulas: set[tuple[int, int]] = set()
+    unprefixed = False
+    for xml in pieces:
+        unprefixed = unprefixed or b"<sheetData" in xml
+        # The usual writing (Excel, LibreOffice, openpyxl): unprefixed tags, every cell `<c r="…"`,
+        # attributes in double quotes. Then literal searches do; otherwise look at each tag.
+        usual = (unprefixed and xml.count(b"<c ") == xml.count(b'<c r="')
+                 and UNUSUAL_CELL_TAG.search(xml) is None)
+        if not usual and CELL_WITHOUT_REF.search(xml):
+            raise NeedsOpenpyxl("cells without r=")
+        if percent:
+            percent_cells.update(percent_cells_in(xml, ids, usual))
+        formulas.update(formula_cells_in(xml, usual))
+    return percent_cells, formulas
+
+
+def percent_cells_in(xml: bytes, ids: bytes, usual: bool) -> Iterator[tuple[int, int]]:
+    """Positions of the cells of a piece of sheet XML whose style index is one of `ids`."""
+    if usual:
+        # Every cell starts `<c r="B7"`. Searching for the style attribute alone is a literal
+        # scan, three times faster than a pattern tried at each of a million cell tags; the
+        # attribute counts when the tag it stands in is a cell's (not text that looks alike).
+        styled = re.compile(rb' s="(?:' + ids + rb')"[ />]')
+        for match in styled.finditer(xml):
+            start = xml.rfind(b"<", 0, match.start())
+            if xml.startswith(b'<c r="', start) and xml.find(b">", start) >= match.end() - 1:
+                yield cell_position(xml[start:match.end()])
+    else:
+        style = re.compile(rb"\ss\s*=\s*[\"'](?:" + ids + rb")[\"']")
+        for match in style.finditer(xml):
+            start = xml.rfind(b"<", 0, match.start())
+            tag = CELL_TAG.match(xml, start)
+            if tag is not None and tag.end() > match.start():  # inside a cell's tag, not in text
+                yield cell_position(tag.group())
+
+
+def formula_cells_in(xml: bytes, usual: bool) -> Iterator[tuple[int, int]]:
+    """Positions of the formula cells of a piece of sheet XML."""
     for match in (USUAL_FORMULA_TAG if usual else FORMULA_TAG).finditer(xml):
         # A formula is the first child of its cell, so the cell's tag is the last one before it.
         tags = list(CELL_TAG.finditer(xml, max(0, match.start() - 2000), match.start()))
@@ -514,8 +590,37 @@ def xml_cells(xml: bytes, percent: set[int]) -> tuple[set[tuple[int, int]], set[
             tags = list(CELL_TAG.finditer(xml, 0, match.start()))
             if not tags:
                 raise NeedsOpenpyxl("formula outside a cell")
-        formulas.add(cell_position(tags[-1].group()))
-    return percent_cells, formulas
+        yield cell_position(tags[-1].group())
+
+
+def xml_pieces(archive: zipfile.ZipFile, part: str, size: int = XML_PIECE_BYTES) -> Iterator[bytes]:
+    """A zip part's XML in pieces of about `size` bytes, each cut just before a row's tag.
+
+    A province's sheet is hundreds of MB of XML; scanning it piece by piece keeps that out of
+    memory, and cutting before `<row` keeps every cell (with its formula) inside one piece.
+    """
+    with archive.open(part) as stream:
+        carry = b""
+        while block := stream.read(size):
+            data = carry + block
+            cut = last_row_start(data)
+            carry = data[cut:]
+            if cut:
+                yield data[:cut]
+        if carry:
+            yield carry
+
+
+def last_row_start(data: bytes) -> int:
+    """Where the last `<row` (or `<x:row`) opening tag in `data` starts; 0 when there is none."""
+    end = len(data)
+    while (found := data.rfind(b"row", 0, end)) > 0:
+        start = data.rfind(b"<", 0, found)
+        tag = ROW_START.match(data, start) if start >= 0 else None
+        if tag is not None and tag.end() == found + 4:
+            return start
+        end = found
+    return 0
 
 
 def cell_position(tag: bytes) -> tuple[int, int]:
@@ -535,11 +640,25 @@ def calamine_values(rows: list[list[object]], search_rows: int) -> list[list[obj
     return rows
 
 
-def calamine_rows(path: Path, sheet: str) -> list[list[object]]:
-    """Every row of a sheet as calamine reads it (row i is Excel row i + 1); one reader per thread."""
+def parsed_sheet(path: Path, sheet: str):  # noqa: ANN201 - python_calamine.CalamineSheet
+    """A sheet parsed by calamine (in Rust, without the GIL); one reader per thread."""
     from python_calamine import CalamineWorkbook
 
-    return CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+    return CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet)
+
+
+def calamine_rows(sheet, search_rows: int) -> Iterator[list[object]]:  # noqa: ANN001 - CalamineSheet
+    """A parsed sheet's rows one at a time, row i being Excel row i + 1.
+
+    python-calamine's `iter_rows` starts at row 1 but at the first filled column; the columns
+    before it are put back as empty cells so that positions match the sheet XML (pinned by a test).
+    """
+    if sheet.start is None:  # an empty sheet
+        return iter(())
+    left = sheet.start[1]
+    padding = [""] * left
+    rows = sheet.iter_rows() if not left else ([*padding, *row] for row in sheet.iter_rows())
+    return chain(calamine_values(list(islice(rows, search_rows)), search_rows), rows)
 
 
 def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int = 10) -> RawWorkbook:
@@ -549,7 +668,7 @@ def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int =
     XML scan cannot place (cells without `r=`, dates, …) is read with openpyxl instead.
     Raises WorkbookRefused when the file is not a readable .xlsx at all.
     """
-    from python_calamine import CalamineWorkbook
+    from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
     path = Path(path)
     layouts = list(layouts)
@@ -565,34 +684,71 @@ def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int =
     problems: list[Problem] = []
     slow: list[str] = []
     names = list(workbook.sheet_names)
-    # Calamine parses without the GIL: let it parse the sheets in threads while this thread
-    # scans the XML for formats and formulas.
+    hidden = {sheet.name for sheet in workbook.sheets_metadata if sheet.visible != SheetVisibleEnum.Visible}
     executor = ThreadPoolExecutor(max_workers=2)
-    pending = {layout.name: executor.submit(calamine_rows, path, actual)
-               for layout in layouts if (actual := sheet_by_name(names, layout.name)) is not None}
+    pending: dict[str, Future] = {}
+    scans: dict[str, tuple[set[tuple[int, int]], set[tuple[int, int]], list[MergedArea]]] = {}
     try:
         with archive:
             parts = sheet_parts(archive)
             percent = percent_styles(archive)
-            for layout in layouts:
+            # Each sheet's XML is scanned (formats, formulas, merged cells) before calamine sees
+            # the sheet: calamine builds the whole used rectangle in memory and aborts the process
+            # when it cannot, so a sheet reaching XFD1048576 is refused first, and a sheet the scan
+            # cannot place goes to openpyxl. Calamine parses without the GIL: it parses the sheets
+            # already scanned in threads while this thread scans the next one, starting with the
+            # sheet whose table takes longest to parse and build (most XML times most columns),
+            # and each table is built as soon as its sheet is parsed.
+            by_name = {layout.name: layout for layout in layouts}
+            found_sheets = {layout.name: actual for layout in layouts
+                            if (actual := sheet_by_name(names, layout.name)) is not None and actual in parts}
+            work = {name: archive.getinfo(parts[actual]).file_size * len(by_name[name].known)
+                    for name, actual in found_sheets.items()}
+            for name in sorted(found_sheets, key=lambda n: -work[n]):
+                actual = found_sheets[name]
+                extent = SheetExtent(path, actual)
+                try:
+                    percent_cells, formulas = xml_cells(extent.watch(xml_pieces(archive, parts[actual])), percent)
+                except NeedsOpenpyxl:
+                    continue
+                pending[name] = executor.submit(parsed_sheet, path, actual)
+                scans[name] = (percent_cells, formulas, merged_areas(extent.last))
+            tables: dict[str, tuple[RawSheet | None, list[Problem]]] = {}
+            for future in as_completed(list(pending.values())):
+                name = next(n for n, f in pending.items() if f is future)
+                del pending[name]  # the parsed sheet is freed as soon as its table is built
+                layout = by_name[name]
+                percent_cells, formulas, areas = scans.pop(name)
+                try:
+                    rows = calamine_rows(future.result(), search_rows)
+                    del future
+                    head = list(islice(rows, search_rows)) if areas else []
+                    header_index = header_row_index(head, layout, search_rows) if areas else None
+                    header_cells = list(head[header_index]) if header_index is not None else []
+                    sheet, found = read_sheet(chain(head, rows), percent_cells, formulas, layout, search_rows,
+                                              convert_calamine)
+                    del rows, head
+                except NeedsOpenpyxl:
+                    continue
+                if sheet is not None and header_cells:
+                    found = [*found, *merged_cell_problems(sheet, header_cells, areas)]
+                tables[name] = (sheet, found)
+            for layout in layouts:  # problems in the layouts' order, as a single reader gives them
                 actual = sheet_by_name(names, layout.name)
                 if actual is None:
                     problems.append(missing_sheet(layout, names))
                     continue
-                try:
-                    if actual not in parts:
-                        raise NeedsOpenpyxl("sheet part not found")
-                    percent_cells, formulas = xml_cells(archive.read(parts[actual]), percent)
-                    rows = pending[layout.name].result()
-                    values = calamine_values(rows, search_rows)
-                    sheet, found = read_sheet(values, percent_cells, formulas, layout, search_rows,
-                                              convert_calamine)
-                except NeedsOpenpyxl:
+                if actual in hidden:
+                    problems.append(hidden_sheet(layout, actual))
+                if layout.name not in tables:
                     slow.append(layout.name)
                     continue
+                sheet, found = tables.pop(layout.name)
                 problems.extend(found)
                 if sheet is not None:
                     sheets[layout.name] = sheet
+    except WorkbookRefused:
+        raise
     except Exception as exc:  # a damaged part surfaces only while reading it
         raise WorkbookRefused(path, f"读取时出错（{type(exc).__name__}），文件可能已损坏。{HINT_RESAVE}") from exc
     finally:
@@ -609,3 +765,66 @@ def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int =
         path, {lay.name: merged[lay.name] for lay in layouts if lay.name in merged},
         tuple(p for lay in layouts for p in by_sheet.get(lay.name, [])),
     )
+
+
+# --- merged cells and hidden sheets (read_workbook) ----------------------------------------------
+
+MERGE_REF = re.compile(
+    rb'<(?:[A-Za-z_][\w.-]*:)?mergeCell\s[^>]*?ref\s*=\s*["\']\$?([A-Z]{1,3})\$?(\d+):\$?([A-Z]{1,3})\$?(\d+)["\']'
+)
+MergedArea = tuple[int, int, int, int]  # first row, first column, last row, last column (rows 1-based, columns 0-based)
+
+
+def merged_areas(xml: bytes) -> list[MergedArea]:
+    """The merged areas in (the last piece of) a sheet's XML; they follow the cells, so only the tail is searched."""
+    end = xml.rfind(b"sheetData>")
+    tail = xml[end:] if end >= 0 else xml
+    return [(int(m[2]), column_index(m[1]), int(m[4]), column_index(m[3])) for m in MERGE_REF.finditer(tail)]
+
+
+def merged_cell_problems(sheet: RawSheet, header_cells: Sequence[object], areas: Iterable[MergedArea]) -> list[Problem]:
+    """An error for each merged area over the data rows of a known column, naming its first row and column.
+
+    A merged area keeps its value in its top-left cell only, so the rows below would read as empty
+    and fail as 不能为空, which says nothing about the merge. The value is therefore copied down
+    the area's first column (the error still blocks the reports), so that only the merge is reported.
+    """
+    known: dict[int, str] = {}
+    for col, text in enumerate(header_cells):
+        canonical = normalized_header(text) if text is not None else ""
+        if canonical in sheet.labels and canonical not in known.values():
+            known[col] = canonical
+    frame = sheet.frame
+    problems: list[Problem] = []
+    for top, left, bottom, right in areas:
+        first = max(top, sheet.header_row + 1)
+        columns = [known[col] for col in range(left, right + 1) if col in known]
+        if bottom < first or not columns:
+            continue  # a title above the header, or columns the reader ignores
+        label = sheet.labels[columns[0]]
+        value = frame.at[top, known[left]] if top == first and left in known and top in frame.index else None
+        place = f"{column_name(left)}{top}:{column_name(right)}{bottom}"
+        problems.append(Problem(
+            sheet.name, first, label, "" if value is None else str(value), Severity.ERROR,
+            f"{sheet.name} 第{first}行「{label}」在合并单元格 {place}（第{top}–{bottom}行）中，"
+            "请取消合并单元格，并在每一行分别填写",
+        ))
+        if value is not None:
+            for row in frame.index[(frame.index > first) & (frame.index <= bottom)]:
+                if frame.at[row, known[left]] is None:
+                    frame.at[row, known[left]] = value
+    return problems
+
+
+def sheet_merged_areas(path: Path, sheet: str) -> list[MergedArea]:
+    """The merged areas of one sheet, read from its XML (openpyxl's read-only mode does not give them)."""
+    with zipfile.ZipFile(path) as archive:
+        part = sheet_parts(archive).get(sheet)
+        last = deque(xml_pieces(archive, part) if part is not None else (), maxlen=1)  # they follow the cells
+    return merged_areas(last[0] if last else b"")
+
+
+def hidden_sheet(layout: SheetLayout, actual: str) -> Problem:
+    """The warning for a required sheet that is hidden in Excel: it is read all the same."""
+    return Problem(layout.name, None, "", "", Severity.WARNING,
+                   f"工作表「{actual}」在 Excel 中是隐藏的，其内容仍参与校验并写入报告；如果其中的数据已作废，请删除后再提交")

@@ -109,3 +109,48 @@ def test_uncached_formulas_and_percent_formats_agree(tmp_path: Path) -> None:
 
     assert any("公式" in p.value for p in fast.problems)
     assert_same(fast, read_workbook_openpyxl(path, LAYOUTS))
+
+
+def test_tiny_xml_pieces_and_row_batches_read_the_same(synthetic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of sheet XML and batches of rows are cut anywhere; the table must not notice."""
+    whole = read_workbook(synthetic, LAYOUTS)
+    monkeypatch.setattr(workbook, "XML_PIECE_BYTES", 700)
+    monkeypatch.setattr(workbook, "BATCH_ROWS", 7)
+    monkeypatch.setattr(workbook.xml_pieces, "__defaults__", (700,))
+
+    assert_same(read_workbook(synthetic, LAYOUTS), whole)
+
+
+def test_pieces_are_cut_before_rows_and_join_back_to_the_whole_part(synthetic: Path) -> None:
+    with zipfile.ZipFile(synthetic) as archive:
+        parts = workbook.sheet_parts(archive)
+        xml = archive.read(parts["绩效指标"])
+        pieces = list(workbook.xml_pieces(archive, parts["绩效指标"], size=1000))
+
+    assert b"".join(pieces) == xml
+    assert len(pieces) > 10
+    assert all(piece.startswith(b"<row") for piece in pieces[1:])
+
+
+def test_a_table_that_starts_below_and_right_of_a1_keeps_its_excel_rows(
+        tmp_path: Path, sheets: dict[str, list[dict[str, object]]]) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for layout in LAYOUTS:
+        sheet = book.create_sheet(layout.name)
+        columns = list(layout.known)
+        for c, header in enumerate(columns):
+            sheet.cell(row=4, column=3 + c, value=header)
+        for r, record in enumerate(sheets[layout.name], start=5):
+            for c, header in enumerate(columns):
+                sheet.cell(row=r, column=3 + c, value=record.get(header))
+    path = tmp_path / "偏移.xlsx"
+    book.save(path)
+
+    fast = read_workbook(path, LAYOUTS)
+
+    assert fast.sheets["项目"].header_row == 4
+    assert fast.sheets["项目"].frame.index[0] == 5
+    assert_same(fast, read_workbook_openpyxl(path, LAYOUTS))
