@@ -111,7 +111,9 @@ class IndicatorSheet(pa.DataFrameModel):
     @classmethod
     def weight_has_at_most_two_decimals(cls, weight: Series[object]) -> Series[bool]:
         """Scores are rounded to 2 decimals: a 分值 of 30.005 could then be exceeded by its own score."""
-        return weight.map(lambda w: not isinstance(w, Decimal) or w.normalize().as_tuple().exponent >= -2)
+        # Judged once per distinct value: a workbook's weights repeat on most of its rows.
+        verdicts = {w: not isinstance(w, Decimal) or w.normalize().as_tuple().exponent >= -2 for w in set(weight)}
+        return weight.map(verdicts.__getitem__)
 
     @pa.dataframe_check(name="level2_matches_level1")
     @classmethod
@@ -162,3 +164,9 @@ def sheet_layout(model: type[pa.DataFrameModel]) -> SheetLayout:
     required = tuple(name for name, col in columns.items() if not col.nullable)
     optional = tuple(name for name, col in columns.items() if col.nullable)
     return SheetLayout(sheet_name(model), required, optional)
+
+
+# pandera builds a model's schema on first use: 0.8 s for these four, most of it importing its
+# pandas backend. That is a cost per process, not per workbook (a service reads many), so it is
+# paid here, once, at import.
+SHEET_LAYOUTS: tuple[SheetLayout, ...] = tuple(sheet_layout(model) for model in SHEET_MODELS)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import hashlib
 import os
 import pickle
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from pipeline.indicators import ProjectResult, evaluate
 from pipeline.profile import DEFAULT_PROFILE, ScoringProfile
 from pipeline.records import Project, projects_from
 from pipeline.render import _problem, template_bytes
-from pipeline.schemas import SHEET_MODELS, sheet_layout
+from pipeline.schemas import SHEET_LAYOUTS
 from pipeline.templatecheck import invalid_message, template_check
 from pipeline.validate import validate_workbook
 from pipeline.workbook import read_workbook
@@ -128,16 +129,17 @@ def check_workbook(path: Path, settings: Settings, profile: ScoringProfile = DEF
     """Read, validate and turn a workbook into projects; every failure comes back as data."""
     started = time.perf_counter()
     try:
-        digest = outputs.sha256_of(path) if path.is_file() else ""
-        raw = read_workbook(path, [sheet_layout(m) for m in SHEET_MODELS], settings.header_search_rows)
-        read = time.perf_counter() - started
-        validated = time.perf_counter()
-        valid = validate_workbook(raw, available_templates(settings), profile)
-        del raw  # the typed tables replace it; at 100,000 projects it is hundreds of MB
-        recorded = time.perf_counter()
-        projects = tuple(projects_from(valid))
-        warnings = valid.warnings
-        del valid
+        with without_cyclic_gc():
+            digest = outputs.sha256_of(path) if path.is_file() else ""
+            raw = read_workbook(path, SHEET_LAYOUTS, settings.header_search_rows)
+            read = time.perf_counter() - started
+            validated = time.perf_counter()
+            valid = validate_workbook(raw, available_templates(settings), profile)
+            del raw  # the typed tables replace it; at 100,000 projects it is hundreds of MB
+            recorded = time.perf_counter()
+            projects = tuple(projects_from(valid))
+            warnings = valid.warnings
+            del valid
     except WorkbookRefused as exc:
         return CheckedWorkbook(path, "", refused=exc.reason)
     except ValidationFailed as exc:
@@ -146,6 +148,24 @@ def check_workbook(path: Path, settings: Settings, profile: ScoringProfile = DEF
         release_free_memory()
     timings = {"读取": read, "校验": recorded - validated, "整理": time.perf_counter() - recorded}
     return CheckedWorkbook(path, digest, projects=projects, problems=warnings, timings=timings)
+
+
+@contextlib.contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while millions of objects are built.
+
+    Reading, validating and evaluating a workbook allocate cells, Decimals, rows and records by
+    the million, and the collector walks the growing heap again and again as they accumulate:
+    a third of reading and validating 10,000 projects, measured. Reference counting still frees
+    everything; the collector resumes afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def release_free_memory() -> None:
@@ -198,20 +218,21 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings,
     size = chunk_size_for(len(projects), settings.workers or os.cpu_count() or 1, settings.chunk_size)
     # One chunk at a time: a province's evaluated projects and report contexts are never all
     # in memory at once, only the summary rows and the warnings.
-    for number, first in enumerate(range(0, len(projects), size), start=1):
-        chunk = slice(first, first + size)
-        evaluated = time.perf_counter()
-        results = evaluate_projects(projects[chunk], profile)
-        computed += time.perf_counter() - evaluated
-        items = [(filename, template, report_context(result))
-                 for result, filename, template in zip(results, filenames[chunk], templates[chunk], strict=True)]
-        path = chunk_dir / f"chunk-{number:06d}.pickle"
-        path.write_bytes(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
-        chunk_files.append(path)
-        rows.extend({**summary_row(result), "报告文件": f"{outputs.REPORTS_DIR}/{filename}"}
-                    for result, filename in zip(results, filenames[chunk], strict=True))
-        warnings.extend(w for result in results for w in result.warnings)
-    (chunk_dir / SUMMARY_DATA).write_bytes(pickle.dumps((rows, warnings), protocol=pickle.HIGHEST_PROTOCOL))
+    with without_cyclic_gc():
+        for number, first in enumerate(range(0, len(projects), size), start=1):
+            chunk = slice(first, first + size)
+            evaluated = time.perf_counter()
+            results = evaluate_projects(projects[chunk], profile)
+            computed += time.perf_counter() - evaluated
+            items = [(filename, template, report_context(result))
+                     for result, filename, template in zip(results, filenames[chunk], templates[chunk], strict=True)]
+            path = chunk_dir / f"chunk-{number:06d}.pickle"
+            path.write_bytes(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
+            chunk_files.append(path)
+            rows.extend({**summary_row(result), "报告文件": f"{outputs.REPORTS_DIR}/{filename}"}
+                        for result, filename in zip(results, filenames[chunk], strict=True))
+            warnings.extend(w for result in results for w in result.warnings)
+        (chunk_dir / SUMMARY_DATA).write_bytes(pickle.dumps((rows, warnings), protocol=pickle.HIGHEST_PROTOCOL))
     now = time.perf_counter()
     timings = {**checked.timings, "计算": computed, "准备渲染": now - started - computed}
     return PreparedReports(checked.path, checked.sha256, staging, tuple(chunk_files), len(projects),

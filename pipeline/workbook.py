@@ -7,6 +7,8 @@ Python objects: `str` (trimmed), `Decimal` (numbers, exact as Excel shows them),
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import posixpath
 import re
 import unicodedata
@@ -227,7 +229,7 @@ def read_sheet(
     other = convert or convert_any
     percent = sorted((r, c) for r, c in percent_cells if r > first and c in columns)
     formula_cells = sorted((r, c) for r, c in formulas if r > first and c in columns)
-    memos: dict[int, tuple[dict, dict]] = {col: ({}, {}) for col in columns}
+    memos = {col: ColumnMemo() for col in columns}
     converted: dict[str, list[object]] = {canonical: [] for canonical in columns.values()}
     last_formula_row = max((r for r, _ in formula_cells), default=0)
     next_row = first + 1  # Excel row of the batch's first row
@@ -243,7 +245,7 @@ def read_sheet(
                 raw = list(transposed[col]) if col < width else [None] * len(batch)
             else:
                 raw = [row[col] if col < len(row) else None for row in batch]
-            cells = shared_conversions(raw, other, *memos[col])
+            cells = shared_conversions(raw, other, memos[col])
             for r in percent_rows.get(col, ()):
                 if type(raw[r - next_row]) in (int, float):
                     cells[r - next_row] = cell_value(raw[r - next_row], "0%")
@@ -323,31 +325,50 @@ def cells_between(cells: list[tuple[int, int]], first: int, last: int) -> list[t
     return cells[bisect_left(cells, (first, -1)):bisect_left(cells, (last + 1, -1))]
 
 
+@dataclass(slots=True)
+class ColumnMemo:
+    """A column's conversions so far, shared by its batches (see `shared_conversions`)."""
+
+    by_value: dict[object, object] = field(default_factory=dict)
+    by_type_and_value: dict[tuple[type, object], object] = field(default_factory=dict)
+    numeric_types: set[type] = field(default_factory=set)
+
+    @property
+    def mixes_bool_and_numbers(self) -> bool:
+        """True once the column has held both booleans and numbers (True == 1 == 1.0)."""
+        return bool in self.numeric_types and len(self.numeric_types) > 1
+
+
+NUMERIC_TYPES = frozenset((bool, int, float))
+
+
 def shared_conversions(raw: list[object], convert: Callable[[object], object],
-                       texts: dict[str, str | None] | None = None,
-                       others: dict[tuple[type, object], object] | None = None) -> list[object]:
+                       memo: ColumnMemo | None = None) -> list[object]:
     """Each cell converted, with one object per distinct value of the column.
 
     The same 一级指标, unit, weight or target repeats on thousands of rows; sharing one object
-    per value saves the conversions and keeps 100,000 projects' tables smaller. Text is keyed by
-    itself; other values by (type, value), since 1 == 1.0 == True must not share a conversion.
-    Pass the same `texts` and `others` for each batch of one column.
+    per value saves the conversions and keeps 100,000 projects' tables smaller. Each distinct
+    value is converted once and the column is then mapped through the memo at C speed. Values
+    are keyed by themselves (1 and 1.0 convert alike) unless the column mixes booleans and
+    numbers, since True == 1 but converts to 是: then by (type, value). Pass the same `memo`
+    for each batch of a column.
     """
-    texts = {} if texts is None else texts
-    others = {} if others is None else others
+    memo = ColumnMemo() if memo is None else memo
+    memo.numeric_types.update(NUMERIC_TYPES.intersection(map(type, raw)))
+    if not memo.mixes_bool_and_numbers:
+        known = memo.by_value
+        for value in set(raw).difference(known):
+            known[value] = (value.strip() or None) if value.__class__ is str else convert(value)
+        with contextlib.suppress(KeyError):  # a NaN (<v>NaN</v>) is not equal to itself
+            return list(map(known.__getitem__, raw))
+    typed = memo.by_type_and_value
     cells: list[object] = []
-    append = cells.append
     for value in raw:
-        if value.__class__ is str:
-            cell = texts.get(value, texts)
-            if cell is texts:
-                cell = texts[value] = value.strip() or None
-        else:
-            key = (value.__class__, value)
-            cell = others.get(key, others)
-            if cell is others:
-                cell = others[key] = convert(value)
-        append(cell)
+        key = (value.__class__, value)
+        cell = typed.get(key, typed)
+        if cell is typed:
+            cell = typed[key] = (value.strip() or None) if value.__class__ is str else convert(value)
+        cells.append(cell)
     return cells
 
 
@@ -481,6 +502,9 @@ UNUSUAL_CELL_TAG = re.compile(rb"<c[>/\t\n\r]")
 USUAL_FORMULA_TAG = re.compile(rb"<f[ >/]")
 FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f(?=[\s>/])")
 CELL_REF = re.compile(rb'\sr\s*=\s*["\']\$?([A-Za-z]{1,3})\$?(\d+)["\']')
+# The built-in number formats (ECMA-376 18.8.30) that are percentages; the others are not.
+# Named here rather than imported from openpyxl, whose import alone costs a fresh process 0.3 s.
+BUILTIN_PERCENT_FORMATS = {9: "0%", 10: "0.00%"}
 ROW_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s>/]")
 # Sheet XML is scanned in pieces of this size (see xml_pieces).
 XML_PIECE_BYTES = 16 * 1024 * 1024
@@ -517,7 +541,6 @@ def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
 def percent_styles(archive: zipfile.ZipFile) -> set[int]:
     """Indexes of the cell formats (cellXfs) whose number format is a percentage."""
     from defusedxml import ElementTree
-    from openpyxl.styles.numbers import BUILTIN_FORMATS
 
     try:
         styles = ElementTree.fromstring(archive.read("xl/styles.xml"))
@@ -529,7 +552,7 @@ def percent_styles(archive: zipfile.ZipFile) -> set[int]:
     found: set[int] = set()
     for index, xf in enumerate([] if cell_xfs is None else cell_xfs.findall(f"{MAIN_NS}xf")):
         number_id = int(xf.get("numFmtId", "0"))
-        number_format = custom.get(number_id) or BUILTIN_FORMATS.get(number_id, "General")
+        number_format = custom.get(number_id) or BUILTIN_PERCENT_FORMATS.get(number_id, "General")
         if is_percent_format(number_format):
             found.add(index)
     return found
@@ -706,12 +729,18 @@ def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int =
                     for name, actual in found_sheets.items()}
             for name in sorted(found_sheets, key=lambda n: -work[n]):
                 actual = found_sheets[name]
+                # First only what makes a sheet unsafe for calamine (a quick pass), so that its
+                # parse, the longest step of reading, starts while the formats and formulas are
+                # scanned in a second pass over the XML.
                 extent = SheetExtent(path, actual)
+                collections.deque(extent.watch(xml_pieces(archive, parts[actual])), maxlen=0)
+                parse = executor.submit(parsed_sheet, path, actual)
                 try:
-                    percent_cells, formulas = xml_cells(extent.watch(xml_pieces(archive, parts[actual])), percent)
+                    percent_cells, formulas = xml_cells(xml_pieces(archive, parts[actual]), percent)
                 except NeedsOpenpyxl:
+                    parse.cancel()
                     continue
-                pending[name] = executor.submit(parsed_sheet, path, actual)
+                pending[name] = parse
                 scans[name] = (percent_cells, formulas, merged_areas(extent.last))
             tables: dict[str, tuple[RawSheet | None, list[Problem]]] = {}
             for future in as_completed(list(pending.values())):
