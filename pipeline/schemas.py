@@ -166,7 +166,8 @@ def sheet_layout(model: type[pa.DataFrameModel]) -> SheetLayout:
     return SheetLayout(sheet_name(model), required, optional)
 
 
-# pandera builds a model's schema on first use: 0.8 s for these four, most of it importing its
-# pandas backend. That is a cost per process, not per workbook (a service reads many), so it is
-# paid here, once, at import.
+# pandera builds a model's schema on first use (0.8 s for these four) and imports and registers
+# its pandas backend on the first validation (0.25 s). Those are costs per process, not per
+# workbook (a service reads many), so they are paid here, once, at import.
 SHEET_LAYOUTS: tuple[SheetLayout, ...] = tuple(sheet_layout(model) for model in SHEET_MODELS)
+pa.DataFrameSchema.register_default_backends(pd.DataFrame)

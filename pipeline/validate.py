@@ -14,6 +14,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from itertools import repeat
+from operator import is_not
 
 import pandas as pd
 import pandera.pandas as pa
@@ -131,9 +133,8 @@ def typed_frame(raw: RawSheet, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, 
         if kind == "cell":
             columns[column] = values
             continue
-        if kind == "text":  # the common case, without a call per cell
-            columns[column] = [None if v is None else (v.strip() or None) if v.__class__ is str else text_value(v)
-                               for v in values]
+        if kind == "text":  # the common case: the reader already trimmed text and made "" None
+            columns[column] = [v if v is None or v.__class__ is str else text_value(v) for v in values]
             continue
         parse = PARSERS[kind]
         parsed: list[object] = []
@@ -365,10 +366,10 @@ def indicator_frame(frame: pd.DataFrame, labels: Mapping[str, str],
     # since their messages name the row.
     memo: dict[tuple[object, ...], dict[str, object]] = {}
     columns = [frame[name].tolist() for name in INDICATOR_INPUTS]
-    # Of 分子 and 分母 only their presence matters here. str() tells Decimal("1.00") from
-    # Decimal("1"), which are equal but not shown alike.
-    key_columns = [[v is not None for v in cells] if name in FRACTION
-                   else [str(v) if v.__class__ is Decimal else v for v in cells]
+    # Of 分子 and 分母 only their presence matters here. The other cells are keyed by identity:
+    # the reader shares one object per distinct cell value, and identity never confuses
+    # Decimal("1.00") with Decimal("1"), which are equal but not shown alike.
+    key_columns = [list(map(is_not, cells, repeat(None))) if name in FRACTION else list(map(id, cells))
                    for name, cells in zip(INDICATOR_INPUTS, columns, strict=True)]
     for row, key, values in zip(frame.index.tolist(), zip(*key_columns, strict=True), zip(*columns, strict=True),
                                 strict=True):

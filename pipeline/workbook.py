@@ -7,7 +7,6 @@ Python objects: `str` (trimmed), `Decimal` (numbers, exact as Excel shows them),
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import posixpath
 import re
@@ -246,9 +245,14 @@ def read_sheet(
             else:
                 raw = [row[col] if col < len(row) else None for row in batch]
             cells = shared_conversions(raw, other, memos[col])
+            percent_texts = memos[col].percent_texts
             for r in percent_rows.get(col, ()):
-                if type(raw[r - next_row]) in (int, float):
-                    cells[r - next_row] = cell_value(raw[r - next_row], "0%")
+                value = raw[r - next_row]
+                if type(value) in (int, float):
+                    # Shared like the column's other values (see shared_conversions).
+                    if (key := (type(value), value)) not in percent_texts:
+                        percent_texts[key] = cell_value(value, "0%")
+                    cells[r - next_row] = percent_texts[key]
             # A formula cell without a value: the file was written by a tool that never computed it.
             formula_rows[col] = [r for r in formula_rows.get(col, ()) if raw[r - next_row] in (None, "")]
             converted[canonical].extend(cells)
@@ -332,6 +336,7 @@ class ColumnMemo:
     by_value: dict[object, object] = field(default_factory=dict)
     by_type_and_value: dict[tuple[type, object], object] = field(default_factory=dict)
     numeric_types: set[type] = field(default_factory=set)
+    percent_texts: dict[tuple[type, object], str] = field(default_factory=dict)  # 0.9919 -> "99.19%"
 
     @property
     def mixes_bool_and_numbers(self) -> bool:
@@ -574,14 +579,29 @@ def xml_cells(pieces: Iterable[bytes], percent: set[int]) -> tuple[set[tuple[int
         unprefixed = unprefixed or b"<sheetData" in xml
         # The usual writing (Excel, LibreOffice, openpyxl): unprefixed tags, every cell `<c r="…"`,
         # attributes in double quotes. Then literal searches do; otherwise look at each tag.
-        usual = (unprefixed and xml.count(b"<c ") == xml.count(b'<c r="')
-                 and UNUSUAL_CELL_TAG.search(xml) is None)
+        usual = is_usual_piece(xml, unprefixed)
         if not usual and CELL_WITHOUT_REF.search(xml):
             raise NeedsOpenpyxl("cells without r=")
         if percent:
             percent_cells.update(percent_cells_in(xml, ids, usual))
         formulas.update(formula_cells_in(xml, usual))
     return percent_cells, formulas
+
+
+def is_usual_piece(xml: bytes, unprefixed: bool) -> bool:
+    """True for sheet XML as Excel, LibreOffice and openpyxl write it: unprefixed tags (the sheet
+    had an unprefixed `<sheetData`), every cell `<c r="…"` with double quotes."""
+    return unprefixed and xml.count(b"<c ") == xml.count(b'<c r="') and UNUSUAL_CELL_TAG.search(xml) is None
+
+
+def has_cells_without_references(pieces: Iterable[bytes]) -> bool:
+    """True when a sheet has cells without an `r=` position: openpyxl reads those, not calamine."""
+    unprefixed = False
+    found = False
+    for xml in pieces:  # consumed to the end: the caller's SheetExtent watches every piece
+        unprefixed = unprefixed or b"<sheetData" in xml
+        found = found or (not is_usual_piece(xml, unprefixed) and CELL_WITHOUT_REF.search(xml) is not None)
+    return found
 
 
 def percent_cells_in(xml: bytes, ids: bytes, usual: bool) -> Iterator[tuple[int, int]]:
@@ -727,21 +747,28 @@ def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int =
                             if (actual := sheet_by_name(names, layout.name)) is not None and actual in parts}
             work = {name: archive.getinfo(parts[actual]).file_size * len(by_name[name].known)
                     for name, actual in found_sheets.items()}
-            for name in sorted(found_sheets, key=lambda n: -work[n]):
-                actual = found_sheets[name]
-                # First only what makes a sheet unsafe for calamine (a quick pass), so that its
-                # parse, the longest step of reading, starts while the formats and formulas are
+            # The heaviest sheet is parsed first, on one thread; the others, lightest first, on the
+            # other, so that their tables are built while the heaviest is still being parsed.
+            heaviest, *others = sorted(found_sheets, key=lambda n: -work[n]) or [None]
+            order = [name for name in (heaviest, *sorted(others, key=lambda n: work[n])) if name is not None]
+            extents: dict[str, SheetExtent] = {}
+            for name in order:
+                # First only what makes a sheet unsafe for calamine (a quick pass), so that the
+                # parses, the longest step of reading, start while the formats and formulas are
                 # scanned in a second pass over the XML.
-                extent = SheetExtent(path, actual)
-                collections.deque(extent.watch(xml_pieces(archive, parts[actual])), maxlen=0)
-                parse = executor.submit(parsed_sheet, path, actual)
-                try:
-                    percent_cells, formulas = xml_cells(xml_pieces(archive, parts[actual]), percent)
-                except NeedsOpenpyxl:
-                    parse.cancel()
+                extents[name] = SheetExtent(path, found_sheets[name])
+                if has_cells_without_references(extents[name].watch(xml_pieces(archive, parts[found_sheets[name]]))):
+                    continue  # never given to calamine: read by openpyxl below
+                pending[name] = executor.submit(parsed_sheet, path, found_sheets[name])
+            for name in order:
+                if name not in pending:
                     continue
-                pending[name] = parse
-                scans[name] = (percent_cells, formulas, merged_areas(extent.last))
+                try:
+                    percent_cells, formulas = xml_cells(xml_pieces(archive, parts[found_sheets[name]]), percent)
+                except NeedsOpenpyxl:
+                    pending.pop(name).cancel()
+                    continue
+                scans[name] = (percent_cells, formulas, merged_areas(extents[name].last))
             tables: dict[str, tuple[RawSheet | None, list[Problem]]] = {}
             for future in as_completed(list(pending.values())):
                 name = next(n for n, f in pending.items() if f is future)
