@@ -7,9 +7,11 @@ contract produced by ``pipeline/context.py``; ``templates/README.md`` lists them
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -495,6 +497,18 @@ def build_template() -> DocumentObject:
     return document
 
 
+def fixed_time_zip(data: bytes) -> bytes:
+    """The same zip, members in the same order, each dated 1980-01-01 00:00."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            target.writestr(entry, source.read(info))
+    return out.getvalue()
+
+
 def write_template(path: Path) -> None:
     """Build the template and write it atomically (temporary name, then os.replace)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -502,7 +516,11 @@ def write_template(path: Path) -> None:
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        document.save(temp_name)
+        buffer = io.BytesIO()
+        document.save(buffer)
+        # python-docx stamps each zip member with the current time: fixed times make the same
+        # script give the same bytes.
+        Path(temp_name).write_bytes(fixed_time_zip(buffer.getvalue()))
         # mkstemp creates the file 0600; a shipped template must stay readable by everyone.
         os.chmod(temp_name, 0o644)
         os.replace(temp_name, path)

@@ -375,3 +375,9 @@ def test_shipped_template_is_what_the_script_builds(tmp_path: Path) -> None:
     with zipfile.ZipFile(built) as fresh, zipfile.ZipFile(DEFAULT_TEMPLATE) as shipped:
         for part in ("word/document.xml", "word/styles.xml", "word/settings.xml"):
             assert fresh.read(part) == shipped.read(part), part
+
+
+def test_the_template_script_rebuilds_the_shipped_template_byte_for_byte(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_template.py"), str(tmp_path / "report.docx")],
+                   check=True, capture_output=True, timeout=120)
+    assert (tmp_path / "report.docx").read_bytes() == DEFAULT_TEMPLATE.read_bytes()
