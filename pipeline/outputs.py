@@ -48,7 +48,6 @@ BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # and the byte cap keeps 60 four-byte characters (emoji) clear of 255 with a `_12345.docx` suffix.
 MAX_STEM_CHARS = 60
 MAX_STEM_BYTES = 200
-FORMULA_PREFIXES = ("=", "+", "-", "@")
 VERSIONED_PACKAGES = ("perfreport", "prefect", "docxtpl", "python-docx", "pandera", "pandas", "openpyxl")
 
 

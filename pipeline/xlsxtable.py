@@ -21,6 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
+from openpyxl.utils.cell import get_column_letter
+
 # Control characters are not allowed in XML 1.0 (a workbook's text can hold them: calamine
 # decodes Excel's _x0001_ escapes).
 XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -83,16 +85,6 @@ APP = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Application>perfreport</Application></Properties>"""
 
 
-def column_letter(index: int) -> str:
-    """Excel's name of a 0-based column (0 -> A, 26 -> AA)."""
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(65 + rest) + name
-    return name
-
-
 def cell_xml(ref: str, value: object, style: int = PLAIN) -> str:
     """One `<c>` element: a number, or an inline string (never a formula); "" for an empty cell."""
     if value is None or value == "":
@@ -116,7 +108,7 @@ def cell_xml(ref: str, value: object, style: int = PLAIN) -> str:
 def sheet_xml(columns: Sequence[str], rows: Iterable[Mapping[str, object]],
               widths: Mapping[str, int]) -> Iterable[str]:
     """The worksheet XML in pieces: widths, a frozen bold header row, then one row per mapping."""
-    letters = [column_letter(i) for i in range(len(columns))]
+    letters = [get_column_letter(i) for i in range(1, len(columns) + 1)]
     yield ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
            '<sheetViews><sheetView workbookViewId="0">'
