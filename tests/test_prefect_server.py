@@ -1,0 +1,103 @@
+"""perfreport against a real Prefect server on loopback, as the README tells an administrator to run it.
+
+The server is started with Prefect's own command (`prefect server start`, SQLite in a temporary
+PREFECT_HOME); `perfreport run` is pointed at it with PREFECT_API_URL, and the flow run and its
+artifacts are then read back through the server's REST API, as the UI shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "input" / "2020年度项目支出绩效自评表.xlsx"
+PREFECT = Path(sys.executable).parent / "prefect"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def api(url: str, path: str, body: dict[str, object] | None = None) -> object:
+    """GET (no body) or POST (a JSON body) one endpoint of the Prefect REST API."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}{path}", data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def server_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
+    return env
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=server_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if api(url, "/health") is True:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            assert server.poll() is None, "prefect server start exited"
+            assert time.monotonic() < deadline, "the Prefect server did not answer within 180 s"
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_a_run_pointed_at_a_prefect_server_shows_its_flow_run_and_artifacts(
+        prefect_server: str, tmp_path: Path) -> None:
+    env = {**server_env(tmp_path / "client-home"), "PREFECT_API_URL": prefect_server}
+    run = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", str(EXAMPLE), "--output-dir", str(tmp_path / "out")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(list((tmp_path / "out").glob("*/reports/*.docx"))) == 7
+    flows = api(prefect_server, "/flows/filter", {})
+    assert [flow["name"] for flow in flows] == ["perfreport"]  # type: ignore[index, union-attr]
+    flow_runs = api(prefect_server, "/flow_runs/filter", {})
+    assert [r["state_type"] for r in flow_runs] == ["COMPLETED"]  # type: ignore[index, union-attr]
+    task_runs = api(prefect_server, "/task_runs/filter", {})
+    assert {t["state_type"] for t in task_runs} == {"COMPLETED"}  # type: ignore[union-attr]
+    # The task names the README lists.
+    assert {t["name"].rsplit("-", 1)[0] for t in task_runs} == {  # type: ignore[union-attr]
+        "读取校验并准备渲染", "渲染报告", "写出汇总与清单"}
+    summary = api(prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["perfreport-summary"]}}})
+    [table] = summary  # type: ignore[misc]
+    rows = json.loads(table["data"]) if isinstance(table["data"], str) else table["data"]
+    assert len(rows) == 7 and "RG2020-001" in {row["项目编号"] for row in rows}
+    progress = api(prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["perfreport-progress"]}}})
+    assert [artifact["data"] for artifact in progress] == [100.0]  # type: ignore[index, union-attr]
