@@ -194,7 +194,38 @@ def parser() -> argparse.ArgumentParser:
     )
     check.add_argument("templates", nargs="+", type=Path, metavar="FILE", help="模板文件（.docx），可写多个")
     check.set_defaults(handler=command_check_template)
+    serve = sub.add_parser(
+        "serve", help="长期运行：按年度计划处理 input/，并随时处理新放入的工作簿",
+        description="作为 Prefect 部署长期运行：每年按计划（默认 1 月 15 日 8:00，北京时间）处理输入文件夹中的全部工作簿；"
+                    "新放入或更正后的工作簿在复制完成后随即处理，旧的输出移入 output/_archive/。需要 PREFECT_API_URL 指向的 Prefect 服务器。",
+        epilog="Example:\n  PREFECT_API_URL=http://127.0.0.1:4200/api perfreport serve --input-dir input --output-dir output",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--input-dir", type=Path, default=Path("input"), help="监视的输入文件夹（默认 input/）")
+    serve.add_argument("--output-dir", type=Path, default=Path("output"), help="输出文件夹（默认 output/）")
+    serve.add_argument("--cron", default=None, metavar="CRON", help="年度计划的 cron 表达式（默认 \"0 8 15 1 *\"）")
+    serve.add_argument("--timezone", default=None, help="计划所用时区（默认 Asia/Shanghai）")
+    serve.add_argument("--poll-seconds", type=float, default=None, help="检查输入文件夹的间隔秒数（默认 5）")
+    serve.set_defaults(handler=command_serve)
     return top
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    """`perfreport serve`: the served deployment and the hot folder, until interrupted."""
+    if not os.environ.get("PREFECT_API_URL"):
+        print("✘ perfreport serve 需要一个 Prefect 服务器：先运行 prefect server start，"
+              "再设置 PREFECT_API_URL=http://127.0.0.1:4200/api", file=sys.stderr)
+        return EXIT_REFUSED
+    if not args.input_dir.is_dir():
+        print(f"✘ 输入文件夹不存在：{args.input_dir}", file=sys.stderr)
+        return EXIT_REFUSED
+    apply_prefect_defaults()
+    from pipeline import service
+
+    print(f"正在监视 {args.input_dir}，输出到 {args.output_dir}（按 Ctrl+C 停止）", flush=True)
+    service.serve(args.input_dir, args.output_dir, args.cron or service.ANNUAL_CRON,
+                  args.timezone or service.TIMEZONE, args.poll_seconds or service.POLL_SECONDS)
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from pipeline import outputs, runtime, steps
+from pipeline import hotfolder, outputs, runtime, steps
 from pipeline.config import Settings
 from pipeline.errors import TemplateInvalid
 from pipeline.steps import PreparedReports, RenderedChunk, RunSummary
@@ -99,3 +99,12 @@ def run_workbook(workbook: Path, settings: Settings) -> RunSummary:
             # Raised while rendering, in a worker: Prefect re-raises the task's own exception here,
             # after report_workbook discarded the staging folder. Refused like a bad file (exit 2).
             return RunSummary(workbook, steps.Status.REFUSED, None, message=str(exc))
+
+
+@flow(name="perfreport-folder", log_prints=False)
+def report_folder(input_dir: str = "input", output_dir: str = "output", workbook: str | None = None) -> list[str]:
+    """The flow `perfreport serve` serves: every workbook in `input_dir` (the annual schedule), or
+    only `workbook` (a file the hot folder saw arrive). Returns each workbook's status."""
+    settings = Settings(output_dir=Path(output_dir))
+    paths = [Path(workbook)] if workbook else [Path(entry.path) for entry in hotfolder.workbook_entries(Path(input_dir))]
+    return [run_workbook(path, settings).status for path in paths]

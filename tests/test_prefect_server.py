@@ -101,3 +101,70 @@ def test_a_run_pointed_at_a_prefect_server_shows_its_flow_run_and_artifacts(
     assert len(rows) == 7 and "RG2020-001" in {row["项目编号"] for row in rows}
     progress = api(prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["perfreport-progress"]}}})
     assert [artifact["data"] for artifact in progress] == [100.0]  # type: ignore[index, union-attr]
+
+
+def wait_for(condition: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds:.0f} s"
+        time.sleep(0.5)
+
+
+def deployment_of(url: str) -> dict[str, object] | None:
+    try:
+        return api(url, "/deployments/name/perfreport-folder/annual")  # type: ignore[return-value]
+    except urllib.error.HTTPError:
+        return None
+
+
+def test_serve_runs_a_dropped_workbook_and_its_deployment_as_the_schedule_would(
+        prefect_server: str, tmp_path: Path) -> None:
+    inbox, out = tmp_path / "input", tmp_path / "output"
+    inbox.mkdir()
+    env = {**server_env(tmp_path / "client-home"), "PREFECT_API_URL": prefect_server}
+    log = (tmp_path / "serve.log").open("w")
+    service = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "serve", "--input-dir", str(inbox), "--output-dir", str(out),
+         "--poll-seconds", "0.5"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_for(lambda: deployment_of(prefect_server) is not None, 120, "the deployment's registration")
+        deployment = deployment_of(prefect_server)
+        assert deployment["schedules"][0]["schedule"]["cron"] == "0 8 15 1 *"  # type: ignore[index]
+        assert deployment["schedules"][0]["schedule"]["timezone"] == "Asia/Shanghai"  # type: ignore[index]
+
+        (inbox / "~$2020年度项目支出绩效自评表.xlsx").write_bytes(b"an Office lock file")
+        dropped = time.monotonic()
+        partial = inbox / ".copying.tmp"
+        partial.write_bytes(EXAMPLE.read_bytes())
+        partial.rename(inbox / EXAMPLE.name)  # a finished copy, as a file manager ends one
+        manifest = out / EXAMPLE.stem / "manifest.json"
+        wait_for(manifest.exists, 180, "the dropped workbook's reports")
+        print(f"dropped to ready: {time.monotonic() - dropped:.1f} s")
+        assert len(list((out / EXAMPLE.stem / "reports").glob("*.docx"))) == 7
+        assert not (out / "~$2020年度项目支出绩效自评表").exists()
+        state_file = out / ".perfreport-hotfolder.json"  # written once the run has ended
+        wait_for(state_file.exists, 60, "the hot folder's record of the run")
+        assert EXAMPLE.name in state_file.read_text(encoding="utf-8")
+
+        # The annual schedule starts a run of the deployment; the API does the same, now.
+        started = api(prefect_server, f"/deployments/{deployment['id']}/create_flow_run", {})  # type: ignore[index]
+
+        def finished() -> bool:
+            run = api(prefect_server, f"/flow_runs/{started['id']}")  # type: ignore[index]
+            return run["state_type"] in ("COMPLETED", "FAILED", "CRASHED")  # type: ignore[index]
+
+        wait_for(finished, 180, "the scheduled run")
+        run = api(prefect_server, f"/flow_runs/{started['id']}")  # type: ignore[index]
+        assert run["state_type"] == "COMPLETED"  # type: ignore[index]
+        assert len(list((out / EXAMPLE.stem / "reports").glob("*.docx"))) == 7
+        assert EXAMPLE.read_bytes() == (inbox / EXAMPLE.name).read_bytes()  # input never changed
+    finally:
+        os.killpg(service.pid, signal.SIGTERM)
+        try:
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(service.pid, signal.SIGKILL)
+            service.wait()
+        log.close()

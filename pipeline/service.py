@@ -1,0 +1,97 @@
+"""`perfreport serve`: the annual run as a served Prefect deployment, and the input/ hot folder.
+
+One long-running process. `prefect.serve` registers the deployment `perfreport-folder/annual`
+(flow `flow.report_folder`) with a cron schedule and runs what the schedule, the Prefect UI or
+the API start. Beside it a thread polls the input folder with `hotfolder` and, for each workbook
+that arrives complete and whose content was not processed yet, archives the earlier outputs and
+starts a run of the same deployment for that one file, so every run shows in the Prefect UI.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+from pipeline import hotfolder
+from pipeline.errors import WorkbookRefused
+
+DEPLOYMENT = "annual"
+ANNUAL_CRON = "0 8 15 1 *"  # 15 January, 08:00
+TIMEZONE = "Asia/Shanghai"
+POLL_SECONDS = 5.0
+
+
+def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE):  # noqa: ANN201 - prefect's RunnerDeployment
+    """The deployment of `flow.report_folder` on the input folder, on the annual schedule."""
+    from prefect.schedules import Cron
+
+    from pipeline.flow import report_folder
+
+    return report_folder.to_deployment(
+        name=DEPLOYMENT, schedules=[Cron(cron, timezone=timezone)],
+        parameters={"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve())},
+        description="每年按计划处理 input/ 中的全部工作簿；放入 input/ 的新工作簿由 perfreport serve 随即处理。",
+    )
+
+
+def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> str:
+    """Run the served deployment on one workbook and wait for it; the final state's type."""
+    from prefect.deployments import run_deployment
+
+    from pipeline.flow import report_folder
+
+    flow_run = run_deployment(
+        f"{report_folder.name}/{DEPLOYMENT}", timeout=None, as_subflow=False, poll_interval=1,
+        parameters={"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve()),
+                    "workbook": str(workbook.resolve())},
+    )
+    return flow_run.state.type.value if flow_run.state is not None else "UNKNOWN"
+
+
+def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
+                 poll_seconds: float = POLL_SECONDS) -> None:
+    """Poll `input_dir` until `stop` is set, starting one run per new or corrected workbook."""
+    import logging
+
+    logger = logging.getLogger("perfreport.hotfolder")
+    state_file = hotfolder.state_path(output_dir)
+    previous: hotfolder.Observations = {}
+    while not stop.is_set():
+        polled = hotfolder.poll(input_dir, previous, time.monotonic())
+        previous = polled.observations
+        for path in polled.ready:
+            sha256 = polled.observations[path.name].sha256
+            state = hotfolder.load_state(state_file)
+            if not hotfolder.needs_run(path, state, sha256):
+                continue
+            try:
+                hotfolder.archive_previous_outputs(output_dir, path)
+                outcome = run_for_file(path, input_dir, output_dir)
+            except (WorkbookRefused, OSError) as exc:
+                logger.warning("%s: %s", path.name, exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - e.g. the deployment not registered yet: next poll
+                logger.warning("%s: run not started (%s); trying again", path.name, exc)
+                previous = {}
+                continue
+            hotfolder.save_state(state_file, hotfolder.with_run(state, path.name, sha256 or "", outcome,
+                                                                datetime.now()))
+        stop.wait(poll_seconds)
+
+
+def serve(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE,
+          poll_seconds: float = POLL_SECONDS) -> None:
+    """Serve the deployment and watch the input folder until interrupted."""
+    from prefect import serve as prefect_serve
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_folder, args=(input_dir, output_dir, stop, poll_seconds),
+                               name="perfreport-hotfolder", daemon=True)
+    watcher.start()
+    try:
+        prefect_serve(folder_deployment(input_dir, output_dir, cron, timezone))
+    finally:
+        stop.set()
