@@ -7,6 +7,7 @@ artifacts are then read back through the server's REST API, as the UI shows them
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -103,6 +104,16 @@ def test_a_run_pointed_at_a_prefect_server_shows_its_flow_run_and_artifacts(
     assert [artifact["data"] for artifact in progress] == [100.0]  # type: ignore[index, union-attr]
 
 
+def corrected_example(path: Path) -> Path:
+    """The example workbook with one project's overview corrected."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(EXAMPLE)
+    book["项目"]["F3"] = f"{book['项目']['F3'].value}（已更正）"
+    book.save(path)
+    return path
+
+
 def wait_for(condition: object, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():  # type: ignore[operator]
@@ -160,6 +171,20 @@ def test_serve_runs_a_dropped_workbook_and_its_deployment_as_the_schedule_would(
         assert run["state_type"] == "COMPLETED"  # type: ignore[index]
         assert len(list((out / EXAMPLE.stem / "reports").glob("*.docx"))) == 7
         assert EXAMPLE.read_bytes() == (inbox / EXAMPLE.name).read_bytes()  # input never changed
+
+        # A corrected workbook under the same name runs again; the earlier outputs are archived.
+        corrected = corrected_example(tmp_path / "corrected.xlsx")
+        corrected.rename(inbox / EXAMPLE.name)
+
+        def corrected_published() -> bool:
+            return (manifest.exists() and hashlib.sha256(corrected_bytes).hexdigest()
+                    in manifest.read_text(encoding="utf-8"))
+
+        corrected_bytes = (inbox / EXAMPLE.name).read_bytes()
+        wait_for(corrected_published, 180, "the corrected workbook's reports")
+        archived = list((out / "_archive").iterdir())
+        assert len(archived) == 1 and (archived[0] / "manifest.json").exists()
+        assert (inbox / EXAMPLE.name).read_bytes() == corrected_bytes
     finally:
         os.killpg(service.pid, signal.SIGTERM)
         try:
