@@ -63,7 +63,13 @@ def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
         previous = polled.observations
         for path in polled.ready:
             sha256 = polled.observations[path.name].sha256
-            state = hotfolder.load_state(state_file)
+            try:
+                state = hotfolder.load_state(state_file)
+            except hotfolder.StateUnreadable as exc:
+                # Treating it as empty would run (and archive) every workbook again: stop instead,
+                # loudly, until an administrator looks at the file.
+                logger.error("%s 无法读取（%s），暂停自动处理 %s", state_file, exc, path.name)
+                continue
             if not hotfolder.needs_run(path, state, sha256):
                 continue
             try:
