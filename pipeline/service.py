@@ -23,6 +23,11 @@ TIMEZONE = "Asia/Shanghai"
 POLL_SECONDS = 5.0
 
 
+def folder_parameters(input_dir: Path, output_dir: Path) -> dict[str, str]:
+    """The served flow's folder parameters, as absolute paths (runs start in other processes)."""
+    return {"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve())}
+
+
 def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE):  # noqa: ANN201 - prefect's RunnerDeployment
     """The deployment of `flow.report_folder` on the input folder, on the annual schedule."""
     from prefect.schedules import Cron
@@ -31,7 +36,7 @@ def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON
 
     return report_folder.to_deployment(
         name=DEPLOYMENT, schedules=[Cron(cron, timezone=timezone)],
-        parameters={"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve())},
+        parameters=folder_parameters(input_dir, output_dir),
         description="每年按计划处理 input/ 中的全部工作簿；放入 input/ 的新工作簿由 perfreport serve 随即处理。",
     )
 
@@ -44,8 +49,7 @@ def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> str:
 
     flow_run = run_deployment(
         f"{report_folder.name}/{DEPLOYMENT}", timeout=None, as_subflow=False, poll_interval=1,
-        parameters={"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve()),
-                    "workbook": str(workbook.resolve())},
+        parameters={**folder_parameters(input_dir, output_dir), "workbook": str(workbook.resolve())},
     )
     return flow_run.state.type.value if flow_run.state is not None else "UNKNOWN"
 

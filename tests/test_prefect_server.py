@@ -41,6 +41,16 @@ def api(url: str, path: str, body: dict[str, object] | None = None) -> object:
         return json.loads(response.read() or b"null")
 
 
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """End a process started with start_new_session and everything it started: politely, then not."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def server_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
@@ -69,12 +79,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(1)
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_group(server)
 
 
 def test_a_run_pointed_at_a_prefect_server_shows_its_flow_run_and_artifacts(
@@ -186,10 +191,5 @@ def test_serve_runs_a_dropped_workbook_and_its_deployment_as_the_schedule_would(
         assert len(archived) == 1 and (archived[0] / "manifest.json").exists()
         assert (inbox / EXAMPLE.name).read_bytes() == corrected_bytes
     finally:
-        os.killpg(service.pid, signal.SIGTERM)
-        try:
-            service.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.pid, signal.SIGKILL)
-            service.wait()
+        stop_group(service)
         log.close()
