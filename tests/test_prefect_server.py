@@ -37,8 +37,16 @@ def api(url: str, path: str, body: dict[str, object] | None = None) -> object:
     """GET (no body) or POST (a JSON body) one endpoint of the Prefect REST API."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(f"{url}{path}", data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
+    for attempt in range(20):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            # The server answers 503 while its SQLite database is busy with the run's own writes.
+            if exc.code != 503 or attempt == 19:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
