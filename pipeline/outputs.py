@@ -60,11 +60,22 @@ class WrittenFile:
     sha256: str
 
 
+# mkstemp creates 0600 files. Outputs are for the office: on a shared output folder the file
+# server reads them as the officer's account, not the account that ran perfreport.
+OUTPUT_MODE = 0o644
+
+
+def readable_by_others(path: str | Path) -> None:
+    """Give a file just created by mkstemp the mode of an ordinary new file (rw-r--r--)."""
+    os.chmod(path, OUTPUT_MODE)
+
+
 def atomic_write(path: Path, data: bytes) -> Path:
     """Write `data` to `path` via a temporary file in the same folder, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        readable_by_others(tmp)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -320,6 +331,62 @@ def output_lock(final: Path) -> Iterator[Path]:
         release_lock(fd, path)
 
 
+@contextmanager
+def held_lock(path: Path) -> Iterator[Path]:
+    """Hold the lock file at `path` (OutputBusy when a live process holds it) until the block ends.
+
+    For locks that guard a role rather than an output folder, such as the one hot-folder watcher
+    per output folder, so `serve` and `web` never both start runs for the same file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = locked_fd(path, path)
+    try:
+        yield path
+    finally:
+        release_lock(fd, path)
+
+
+PROC_LOCKS = Path("/proc/locks")
+
+
+def locked_inodes(table: str) -> set[tuple[int, int, int]]:
+    """(major, minor, inode) of every file a lock is held on, from Linux's /proc/locks text.
+
+    A line reads `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF`; lines of processes waiting
+    for a lock carry `->` and are skipped. Major and minor are hexadecimal, the inode decimal.
+    """
+    held: set[tuple[int, int, int]] = set()
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or fields[1] == "->":
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            held.add((int(major, 16), int(minor, 16), int(inode)))
+        except ValueError:
+            continue
+    return held
+
+
+def is_running(final: Path) -> bool:
+    """Whether a live run holds `final`'s lock, found without touching the lock.
+
+    Trying the lock would make a run starting at that instant fail with OutputBusy, so on Linux
+    this reads /proc/locks instead. Elsewhere a staging folder beside `final` is the best sign
+    (it outlives a killed run until the next run recovers it).
+    """
+    path = lock_path(final)
+    try:
+        stat = path.stat()
+    except OSError:
+        return False  # a run removes its lock file as it ends
+    try:
+        table = PROC_LOCKS.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return bool(hidden_siblings(final, PARTIAL))
+    return (os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino) in locked_inodes(table)
+
+
 def xlsx_bytes(sheet_title: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]],
                widths: Mapping[str, int] | None = None) -> bytes:
     """A one-sheet workbook with a bold, frozen header row; text is never a formula.
@@ -354,6 +421,7 @@ def write_zip(path: Path, files: Sequence[Path], root: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        readable_by_others(tmp)
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
             for file in sorted(files):
                 info = zipfile.ZipInfo(file.relative_to(root).as_posix(), ZIP_TIMESTAMP)

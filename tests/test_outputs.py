@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import stat
 import subprocess
 import zipfile
 from decimal import Decimal
@@ -133,3 +134,11 @@ def test_libreoffice_calc_opens_a_table_with_its_values(tmp_path: Path) -> None:
     assert lines[0] == "项目编号,项目名称,金额,警告数,说明"
     assert lines[1].startswith('P-1,信访救助 <专项> & 资金,85.62,0,"=HYPERLINK(""x"")"')
     assert len(lines) == 4
+
+
+def test_outputs_are_readable_by_the_office_on_a_shared_folder(tmp_path: Path) -> None:
+    # mkstemp's 0600 would hide 校验报告 and the zip from officers reading the share as themselves.
+    written = outputs.atomic_write(tmp_path / "校验报告.xlsx", b"x")
+    source = outputs.atomic_write(tmp_path / "reports" / "a.docx", b"docx")
+    zipped = outputs.write_zip(tmp_path / "报告.zip", [source], tmp_path)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (written, source, zipped)] == [0o644] * 3
