@@ -47,6 +47,8 @@ DEFAULT_SETTLE_SECONDS = 2.0
 # it cannot meet a workbook's output folder (`safe_stem` strips leading dots).
 STATE_NAME = ".perfreport-hotfolder.json"
 STATE_VERSION = 1
+# One watcher per output folder (`serve` or `web`): its lock, beside the state it writes.
+WATCHER_LOCK_NAME = ".perfreport-hotfolder.lock"
 ARCHIVE_DIR = "_archive"
 # Sortable, and without the colons Windows forbids in a name.
 ARCHIVE_STAMP = "%Y%m%d-%H%M%S"
@@ -242,6 +244,7 @@ class Processed:
     sha256: str
     outcome: str
     processed_at: str  # ISO 8601, for a person reading the file
+    message: str = ""  # why a run was refused, when it wrote no outputs that would tell
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +272,7 @@ def load_state(path: Path) -> HotfolderState:
         if data["version"] != STATE_VERSION:
             raise StateUnreadable(f"{path}: version {data['version']!r}, expected {STATE_VERSION}")
         return HotfolderState({name: Processed(str(run["sha256"]), str(run["outcome"]),
-                                               str(run["processed_at"]))
+                                               str(run["processed_at"]), str(run.get("message", "")))
                                for name, run in data["files"].items()})
     except (KeyError, TypeError, AttributeError) as exc:
         raise StateUnreadable(f"{path}: unexpected content ({exc!r})") from exc
@@ -277,7 +280,8 @@ def load_state(path: Path) -> HotfolderState:
 
 def state_json(state: HotfolderState) -> bytes:
     """The state as UTF-8 JSON, names sorted so the file diffs cleanly."""
-    files = {name: {"sha256": run.sha256, "outcome": run.outcome, "processed_at": run.processed_at}
+    files = {name: {"sha256": run.sha256, "outcome": run.outcome, "processed_at": run.processed_at,
+                    **({"message": run.message} if run.message else {})}
              for name, run in sorted(state.processed.items())}
     text = json.dumps({"version": STATE_VERSION, "files": files}, ensure_ascii=False, indent=2)
     return (text + "\n").encode("utf-8")
@@ -290,13 +294,13 @@ def save_state(path: Path, state: HotfolderState) -> Path:
 
 
 def with_run(state: HotfolderState, name: str, sha256: str, outcome: str,
-             processed_at: datetime) -> HotfolderState:
+             processed_at: datetime, message: str = "") -> HotfolderState:
     """`state` with `name`'s last run replaced by this one.
 
     Record the hash taken before the run: if the file changed during the run, the next poll
     sees new content and runs again, rather than marking unread content as done.
     """
-    run = Processed(sha256, outcome, processed_at.isoformat(timespec="seconds"))
+    run = Processed(sha256, outcome, processed_at.isoformat(timespec="seconds"), message)
     return HotfolderState({**state.processed, name: run})
 
 

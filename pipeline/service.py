@@ -9,12 +9,16 @@ starts a run of the same deployment for that one file, so every run shows in the
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from pipeline import hotfolder
+from pipeline import hotfolder, outputs
 from pipeline.errors import WorkbookRefused
 
 DEPLOYMENT = "annual"
@@ -41,8 +45,15 @@ def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON
     )
 
 
-def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> str:
-    """Run the served deployment on one workbook and wait for it; the final state's type."""
+# What starts one workbook's run and waits for it: (outcome, message). `serve` runs the served
+# deployment; `web` without a Prefect server runs `perfreport run` in a child process.
+RunStarter = Callable[[Path, Path, Path], tuple[str, str]]
+# `perfreport run`'s exit codes (cli.py) as the steps.Status they stand for.
+EXIT_OUTCOMES = {0: "success", 1: "invalid", 2: "refused"}
+
+
+def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
+    """Run the served deployment on one workbook and wait for it; its final state's type."""
     from prefect.deployments import run_deployment
 
     from pipeline.flow import report_folder
@@ -51,14 +62,45 @@ def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> str:
         f"{report_folder.name}/{DEPLOYMENT}", timeout=None, as_subflow=False, poll_interval=1,
         parameters={**folder_parameters(input_dir, output_dir), "workbook": str(workbook.resolve())},
     )
-    return flow_run.state.type.value if flow_run.state is not None else "UNKNOWN"
+    return (flow_run.state.type.value if flow_run.state is not None else "UNKNOWN"), ""
+
+
+def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
+    """`perfreport run` on one workbook in a child process: (steps.Status or "failed", message).
+
+    A process per run, as the command line does it: the run's memory goes back to the system when
+    it ends, and a crash cannot take the web page down with it. The message is the run's own
+    first "✘" line, which the page shows for a file that produced no 校验报告.
+    """
+    command = [sys.executable, "-m", "pipeline", "run", str(workbook.resolve()),
+               "--output-dir", str(output_dir.resolve())]
+    done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                          check=False)
+    lines = [line.removeprefix("✘").strip() for line in done.stderr.splitlines() if line.startswith("✘")]
+    return EXIT_OUTCOMES.get(done.returncode, "failed"), (lines[0] if lines else "")
 
 
 def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
-                 poll_seconds: float = POLL_SECONDS) -> None:
-    """Poll `input_dir` until `stop` is set, starting one run per new or corrected workbook."""
-    import logging
+                 poll_seconds: float = POLL_SECONDS, start_run: RunStarter = run_for_file,
+                 wake: threading.Event | None = None) -> None:
+    """Poll `input_dir` until `stop` is set, starting one run per new or corrected workbook.
 
+    Setting `wake` polls at once instead of at the next interval (the web page does after an
+    upload). Only one watcher per output folder: a second one (say `web` beside `serve`) logs
+    that the folder is watched already and returns, so no workbook is ever run twice.
+    """
+    logger = logging.getLogger("perfreport.hotfolder")
+    try:
+        with outputs.held_lock(output_dir / hotfolder.WATCHER_LOCK_NAME):
+            logger.info("watching %s", input_dir)
+            poll_until_stopped(input_dir, output_dir, stop, poll_seconds, start_run, wake or threading.Event())
+    except outputs.OutputBusy:
+        logger.warning("%s 已由另一个 perfreport 进程监视，本进程不再重复处理", input_dir)
+
+
+def poll_until_stopped(input_dir: Path, output_dir: Path, stop: threading.Event, poll_seconds: float,
+                       start_run: RunStarter, wake: threading.Event) -> None:
+    """The watcher's loop, run while holding the watcher lock."""
     logger = logging.getLogger("perfreport.hotfolder")
     state_file = hotfolder.state_path(output_dir)
     previous: hotfolder.Observations = {}
@@ -66,6 +108,8 @@ def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
         polled = hotfolder.poll(input_dir, previous, time.monotonic())
         previous = polled.observations
         for path in polled.ready:
+            if stop.is_set():
+                return
             sha256 = polled.observations[path.name].sha256
             try:
                 state = hotfolder.load_state(state_file)
@@ -78,7 +122,7 @@ def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
                 continue
             try:
                 hotfolder.archive_previous_outputs(output_dir, path)
-                outcome = run_for_file(path, input_dir, output_dir)
+                outcome, message = start_run(path, input_dir, output_dir)
             except (WorkbookRefused, OSError) as exc:
                 logger.warning("%s: %s", path.name, exc)
                 continue
@@ -87,8 +131,9 @@ def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
                 previous = {}
                 continue
             hotfolder.save_state(state_file, hotfolder.with_run(state, path.name, sha256 or "", outcome,
-                                                                datetime.now()))
-        stop.wait(poll_seconds)
+                                                                datetime.now(), message))
+        wake.wait(poll_seconds)
+        wake.clear()
 
 
 def serve(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE,
