@@ -58,3 +58,13 @@ class Settings:
     workers: int | None = None
     dask_address: str | None = None
     header_search_rows: int = 10
+
+
+# The address of `perfreport web` as officers reach it (e.g. http://10.0.0.5:8000), so the Prefect
+# UI can link each run's outputs to its page there. Unset: the UI shows the file paths only.
+WEB_URL_ENV = "PERFREPORT_WEB_URL"
+
+
+def web_url() -> str | None:
+    """The configured address of `perfreport web`, or None."""
+    return os.environ.get(WEB_URL_ENV) or None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import (
+    create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
@@ -14,14 +15,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from pipeline import hotfolder, outputs, runtime, steps
+from pipeline import config, hotfolder, outputs, runtime, steps
 from pipeline.config import Settings
 from pipeline.errors import TemplateInvalid
 from pipeline.steps import PreparedReports, RenderedChunk, RunSummary
 
 # Inputs are large and never reused across runs: hashing them for a cache key would be waste.
 TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}
-SUMMARY_KEY, PROGRESS_KEY = "perfreport-summary", "perfreport-progress"
+SUMMARY_KEY, PROGRESS_KEY, OUTPUTS_KEY = "perfreport-summary", "perfreport-progress", "perfreport-outputs"
 
 
 @task(name="读取校验并准备渲染", **TASK_OPTIONS)
@@ -69,12 +70,19 @@ def publish_artifact(summary: RunSummary) -> None:
     )
 
 
+def publish_links(summary: RunSummary) -> None:
+    """Where the outputs are (and the web page's link to them) as a Markdown artifact."""
+    create_markdown_artifact(key=OUTPUTS_KEY, markdown=steps.outputs_markdown(summary, config.web_url()),
+                             description=f"{summary.workbook.name} 的输出文件")
+
+
 # Default: one render process per core; run_workbook() swaps in what the settings ask for.
 @flow(name="perfreport", log_prints=False, task_runner=ProcessPoolTaskRunner())
 def report_workbook(workbook: Path, settings: Settings) -> RunSummary:
     """One workbook in, its reports, summary, 校验报告, manifest and zip out."""
     prepared = prepare_run(workbook, settings)
     if isinstance(prepared, RunSummary):  # the workbook or a template was refused
+        publish_links(prepared)
         return prepared
     try:
         rendered = render_all(prepared, settings)
@@ -83,6 +91,7 @@ def report_workbook(workbook: Path, settings: Settings) -> RunSummary:
         raise
     summary = finish_success(prepared, rendered, settings)
     publish_artifact(summary)
+    publish_links(summary)
     return summary
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from pipeline import outputs
 from pipeline.config import Settings, chunk_size_for
@@ -348,3 +349,23 @@ def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk],
     return RunSummary(prepared.workbook, Status.SUCCESS, final, projects=prepared.total, reports=len(reports),
                       warnings=len(warnings), problems=tuple(warnings[:SHOWN_PROBLEMS]),
                       summary_rows=tuple(rows[:SHOWN_ROWS]), timings=timings)
+
+
+def outputs_markdown(summary: RunSummary, web_url: str | None = None) -> str:
+    """Where a run's outputs are, as Markdown for the Prefect UI: the folder and each file, and
+    the run's page on `perfreport web` when its address is configured (browsers do not follow
+    file:// links from a web page, so the paths are also written out to copy)."""
+    if summary.output_dir is None:
+        return f"**{summary.workbook.name}**：{summary.message or '文件无法读取'}，未生成任何输出。"
+    folder = summary.output_dir.resolve()
+    if summary.status == Status.SUCCESS:
+        head = f"**{summary.workbook.name}**：{summary.reports} 份报告，{summary.warnings} 条警告"
+    else:
+        head = f"**{summary.workbook.name}**：{summary.errors} 个错误，未生成报告"
+    lines = [head, "", f"- 输出文件夹：`{folder}`"]
+    names = [p.name for p in sorted(folder.glob("*.zip"))] + [
+        name for name in (outputs.SUMMARY_NAME, outputs.PROBLEMS_NAME) if (folder / name).is_file()]
+    lines += [f"- [{name}]({(folder / name).as_uri()})" for name in names]
+    if web_url:
+        lines.append(f"- 网页查看与下载：{web_url.rstrip('/')}/runs/{quote(folder.name)}")
+    return "\n".join(lines)

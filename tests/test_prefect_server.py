@@ -10,27 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port, stop_group
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "input" / "2020年度项目支出绩效自评表.xlsx"
 PREFECT = Path(sys.executable).parent / "prefect"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def api(url: str, path: str, body: dict[str, object] | None = None) -> object:
@@ -47,16 +42,6 @@ def api(url: str, path: str, body: dict[str, object] | None = None) -> object:
                 raise
             time.sleep(1)
     raise AssertionError("unreachable")
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """End a process started with start_new_session and everything it started: politely, then not."""
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def server_env(home: Path) -> dict[str, str]:
@@ -92,7 +77,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_a_run_pointed_at_a_prefect_server_shows_its_flow_run_and_artifacts(
         prefect_server: str, tmp_path: Path) -> None:
-    env = {**server_env(tmp_path / "client-home"), "PREFECT_API_URL": prefect_server}
+    env = {**server_env(tmp_path / "client-home"), "PREFECT_API_URL": prefect_server,
+           "PERFREPORT_WEB_URL": "http://127.0.0.1:8000"}
     run = subprocess.run(
         [sys.executable, "-m", "pipeline", "run", str(EXAMPLE), "--output-dir", str(tmp_path / "out")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -115,6 +101,15 @@ def test_a_run_pointed_at_a_prefect_server_shows_its_flow_run_and_artifacts(
     assert len(rows) == 7 and "RG2020-001" in {row["项目编号"] for row in rows}
     progress = api(prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["perfreport-progress"]}}})
     assert [artifact["data"] for artifact in progress] == [100.0]  # type: ignore[index, union-attr]
+    # Links to the outputs: the folder, the zip and 汇总表 as file links, and the run's web page.
+    [links] = api(prefect_server, "/artifacts/filter",  # type: ignore[misc]
+                  {"artifacts": {"key": {"any_": ["perfreport-outputs"]}}})
+    folder = (tmp_path / "out" / EXAMPLE.stem).resolve()
+    assert links["type"] == "markdown"
+    assert f"`{folder}`" in links["data"]
+    assert (folder / "汇总表.xlsx").as_uri() in links["data"]
+    assert (folder / f"{EXAMPLE.stem}_报告.zip").as_uri() in links["data"]
+    assert f"http://127.0.0.1:8000/runs/{urllib.parse.quote(EXAMPLE.stem)}" in links["data"]
 
 
 def corrected_example(path: Path) -> Path:
