@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint template example bench clean
+.PHONY: run test lint template example bench clean web server
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,15 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/perfreport run input --output-dir output
+
+# The upload and download page on http://127.0.0.1:8000/ (see README, "perfreport web").
+web: $(STAMP)
+	$(BIN)/perfreport web --input-dir input --output-dir output
+
+# A Prefect server with its UI on http://127.0.0.1:4200/, SQLite in ~/.prefect; point runs at it
+# with PREFECT_API_URL=http://127.0.0.1:4200/api.
+server: $(STAMP)
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,6 +17,8 @@ from pipeline.errors import PerfreportError
 
 # Kept here (not imported from runtime.py) so `--help` does not import prefect.
 DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
+WEB_TOKEN_ENV = "PERFREPORT_WEB_TOKEN"
+MIN_TOKEN_CHARS = 16
 
 EXIT_OK, EXIT_INVALID, EXIT_REFUSED, EXIT_INTERNAL = 0, 1, 2, 3
 SHOWN_PROBLEMS = 20
@@ -207,6 +209,22 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--timezone", default=None, help="计划所用时区（默认 Asia/Shanghai）")
     serve.add_argument("--poll-seconds", type=float, default=None, help="检查输入文件夹的间隔秒数（默认 5）")
     serve.set_defaults(handler=command_serve)
+    web = sub.add_parser(
+        "web", help="网页：上传工作簿、查看处理结果、下载报告",
+        description="在浏览器中上传工作簿，查看每次处理的状态、问题清单和结果，下载报告、压缩包和汇总表。"
+                    f"默认只在本机 127.0.0.1 上提供；在其他地址上提供时必须设置访问令牌（环境变量 {WEB_TOKEN_ENV}）。",
+        epilog="Example:\n  perfreport web --input-dir input --output-dir output\n"
+               f"  {WEB_TOKEN_ENV}=$(openssl rand -hex 16) perfreport web --host 0.0.0.0 --port 8000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    web.add_argument("--input-dir", type=Path, default=Path("input"), help="上传的工作簿放入的输入文件夹（默认 input/）")
+    web.add_argument("--output-dir", type=Path, default=Path("output"), help="输出文件夹（默认 output/）")
+    web.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1，只有本机可以访问）")
+    web.add_argument("--port", type=int, default=8000, help="端口（默认 8000）")
+    web.add_argument("--max-upload-mb", type=int, default=200, help="上传文件大小上限，MB（默认 200）")
+    web.add_argument("--no-watch", action="store_true",
+                     help="不在本进程中处理上传的工作簿（由同一文件夹上的 perfreport serve 处理）")
+    web.set_defaults(handler=command_web)
     return top
 
 
@@ -225,6 +243,34 @@ def command_serve(args: argparse.Namespace) -> int:
     print(f"正在监视 {args.input_dir}，输出到 {args.output_dir}（按 Ctrl+C 停止）", flush=True)
     service.serve(args.input_dir, args.output_dir, args.cron or service.ANNUAL_CRON,
                   args.timezone or service.TIMEZONE, args.poll_seconds or service.POLL_SECONDS)
+    return EXIT_OK
+
+
+def command_web(args: argparse.Namespace) -> int:
+    """`perfreport web`: the upload and download page, until interrupted."""
+    token = os.environ.get(WEB_TOKEN_ENV) or None
+    from pipeline.web import WebSettings, is_loopback, serve_web
+
+    if not is_loopback(args.host) and token is None:
+        print(f"✘ 在 {args.host} 上提供网页时，其他电脑也能访问：请先设置访问令牌，例如\n"
+              f"  {WEB_TOKEN_ENV}=$(openssl rand -hex 16) perfreport web --host {args.host}", file=sys.stderr)
+        return EXIT_REFUSED
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        print(f"✘ 访问令牌太短：至少 {MIN_TOKEN_CHARS} 个字符。", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.max_upload_mb < 1:
+        print("✘ --max-upload-mb 至少为 1。", file=sys.stderr)
+        return EXIT_REFUSED
+    apply_prefect_defaults()
+    settings = WebSettings(input_dir=args.input_dir, output_dir=args.output_dir, token=token,
+                           max_upload_bytes=args.max_upload_mb * 1024 * 1024, watch=not args.no_watch)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"网页地址：http://{shown}:{args.port}/{'?token=…' if token else ''}（按 Ctrl+C 停止）", flush=True)
+    try:
+        serve_web(settings, args.host, args.port)
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        print(f"✘ 无法在 {args.host}:{args.port} 上提供网页：{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_REFUSED
     return EXIT_OK
 
 

@@ -1,0 +1,297 @@
+"""What the web page shows: every workbook's latest run, read from the input and output folders.
+
+The folders are the record. Whoever started a run (the web page, `perfreport serve`'s hot folder
+or schedule, an officer at the command line), its outputs land in output/<workbook>/ with a
+manifest, its lock file says while it is under way, and the hot folder's state file says how the
+runs it started ended. So the page needs no database of its own and shows every run alike.
+
+Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from pipeline import hotfolder, outputs
+
+# The three states the office sees. A workbook waiting for its turn counts as 处理中: it will be
+# processed without anyone doing anything.
+RUNNING, SUCCEEDED, FAILED = "处理中", "成功", "有错误"
+SHOWN_PROBLEM_ROWS = 1000
+SHOWN_SUMMARY_ROWS = 500
+CHARTED_PROJECTS = 50
+# Columns of 汇总表 shown with two decimals: amounts in 万元 and scores.
+TWO_DECIMAL_COLUMNS = ("万元", "得分")
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """One workbook's latest run as the page lists it."""
+
+    name: str  # the output folder's name, which is also the run's address on the page
+    workbook: str  # the input file's name
+    status: str  # RUNNING, SUCCEEDED or FAILED
+    detail: str  # e.g. 等待开始, or why a file was refused
+    time: datetime | None
+    projects: int = 0
+    reports: int = 0
+    errors: int = 0
+    warnings: int = 0
+    files: tuple[str, ...] = ()  # the outputs the manifest lists, relative to the folder
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """The first rows of one of our output workbooks, and how many it holds in all."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[object, ...], ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One project in the chart: its total score (0-100) and budget execution rate (%)."""
+
+    label: str
+    score: float
+    rate: float | None
+    rate_text: str
+
+
+@dataclass
+class HashCache:
+    """Content hashes of the input workbooks, recomputed only when a file changes.
+
+    The page asks on every refresh whether a workbook in input/ was processed yet, and a
+    province's workbook is tens of megabytes: hash it once per change, not once per look.
+    """
+
+    known: dict[tuple[str, int, int, int, int], str] = field(default_factory=dict)
+
+    def sha256(self, path: Path) -> str | None:
+        """The file's hex sha256, or None when it cannot be read just now."""
+        try:
+            stat = path.stat()
+            key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+            if key not in self.known:
+                self.known[key] = outputs.sha256_of(path)
+            return self.known[key]
+        except OSError:
+            return None
+
+
+def read_manifest(folder: Path) -> dict[str, object] | None:
+    """A workbook's manifest.json, or None when the folder has none (or not a readable one)."""
+    try:
+        data = json.loads((folder / outputs.MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def modified_at(path: Path) -> datetime | None:
+    """The local time a file was last written, or None when it is gone."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime)
+    except OSError:
+        return None
+
+
+def finished_view(folder: Path, manifest: Mapping[str, object]) -> RunView:
+    """The view of a run that published its folder."""
+    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    source = manifest.get("input") if isinstance(manifest.get("input"), dict) else {}
+    listed = manifest.get("outputs") if isinstance(manifest.get("outputs"), list) else []
+    files = tuple(str(entry["path"]) for entry in listed if isinstance(entry, dict) and "path" in entry)
+    succeeded = manifest.get("status") == "success"
+    detail = "" if succeeded else ("工作簿有错误，未生成报告" if files else "无法生成报告")
+    return RunView(
+        name=folder.name, workbook=str(source.get("file", folder.name + ".xlsx")),
+        status=SUCCEEDED if succeeded else FAILED, detail=detail,
+        time=modified_at(folder / outputs.MANIFEST_NAME),
+        projects=int(counts.get("projects", 0)), reports=int(counts.get("reports", 0)),
+        errors=int(counts.get("errors", 0)), warnings=int(counts.get("warnings", 0)), files=files,
+    )
+
+
+def input_workbooks(input_dir: Path) -> list[Path]:
+    """The workbooks in the input folder, by the hot folder's rules."""
+    if not input_dir.is_dir():
+        return []
+    return [Path(entry.path) for entry in hotfolder.workbook_entries(input_dir)]
+
+
+def output_folders(output_dir: Path) -> list[Path]:
+    """The workbook folders of output/: not hidden, not the archive."""
+    if not output_dir.is_dir():
+        return []
+    return sorted(p for p in output_dir.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name != hotfolder.ARCHIVE_DIR)
+
+
+def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | None,
+                 sha256: str | None, manifest: Mapping[str, object] | None) -> RunView | None:
+    """The view of a workbook in input/ whose current content no run has read yet, else None.
+
+    Its content hash is compared with both what the hot folder last ran and what the published
+    manifest read, so a workbook an officer ran by hand does not show as waiting.
+    """
+    source = manifest.get("input") if manifest and isinstance(manifest.get("input"), dict) else {}
+    done = {h for h in (processed.sha256 if processed else None, source.get("sha256")) if h}
+    if sha256 is None or sha256 in done:
+        return None
+    return RunView(name, workbook.name, RUNNING, "等待开始", modified_at(workbook))
+
+
+def refused_view(workbook: Path, name: str, processed: hotfolder.Processed) -> RunView:
+    """The view of a run that ended without publishing outputs (a file that could not be read)."""
+    when = None
+    with contextlib.suppress(ValueError):
+        when = datetime.fromisoformat(processed.processed_at)
+    reason = processed.message or "文件无法读取，未生成任何输出（详见运行日志）"
+    return RunView(name, workbook.name, FAILED, reason, when)
+
+
+def list_runs(input_dir: Path, output_dir: Path, hashes: HashCache) -> list[RunView]:
+    """Every workbook's latest run, newest first: running, waiting, and finished ones."""
+    try:
+        state = hotfolder.load_state(hotfolder.state_path(output_dir))
+    except hotfolder.StateUnreadable:
+        state = hotfolder.HotfolderState()
+    views: dict[str, RunView] = {}
+    for folder in output_folders(output_dir):
+        manifest = read_manifest(folder)
+        if manifest is not None:
+            views[folder.name] = finished_view(folder, manifest)
+    for workbook in input_workbooks(input_dir):
+        name = outputs.workbook_output_dir(output_dir, workbook).name
+        processed = state.processed.get(workbook.name)
+        manifest = read_manifest(output_dir / name)
+        waiting = pending_view(workbook, name, processed, hashes.sha256(workbook), manifest)
+        if waiting is not None:
+            views[name] = waiting
+        elif manifest is None and processed is not None:
+            views[name] = refused_view(workbook, name, processed)
+    for name in running_names(output_dir):
+        earlier = views.get(name)
+        views[name] = RunView(name, earlier.workbook if earlier else name + ".xlsx", RUNNING, "正在生成",
+                              modified_at(outputs.lock_path(output_dir / name)))
+    return sorted(views.values(), key=lambda v: (v.status != RUNNING, -v.time.timestamp() if v.time else 0.0,
+                                                 v.name))
+
+
+def running_names(output_dir: Path) -> list[str]:
+    """The workbook folders whose run is under way now (its lock is held)."""
+    if not output_dir.is_dir():
+        return []
+    names = []
+    for lock in output_dir.glob(".*.lock"):
+        name = lock.name[1:-len(".lock")]
+        if name and lock.name != hotfolder.WATCHER_LOCK_NAME and outputs.is_running(output_dir / name):
+            names.append(name)
+    return sorted(names)
+
+
+def find_run(runs: Sequence[RunView], name: str) -> RunView | None:
+    """The run listed under `name`, or None."""
+    return next((run for run in runs if run.name == name), None)
+
+
+def read_table(path: Path, limit: int) -> Table:
+    """The first `limit` data rows of a workbook we wrote (汇总表 or 校验报告), header first.
+
+    calamine, not openpyxl: a province's 汇总表 has 100,000 rows, and only the first few hundred
+    are shown; calamine reads just those.
+    """
+    from python_calamine import CalamineWorkbook
+
+    workbook = CalamineWorkbook.from_path(str(path))
+    sheet = workbook.get_sheet_by_index(0)
+    rows = sheet.to_python(nrows=limit + 1)
+    total = max(0, sheet.height - 1)  # the used range, header included
+    if not rows:
+        return Table((), (), 0)
+    header = tuple(str(cell) for cell in rows[0])
+    body = tuple(tuple(shown_cell(column, cell) for column, cell in zip(header, row, strict=False))
+                 for row in rows[1:])
+    return Table(header, body, max(total, len(body)))
+
+
+def shown_cell(column: str, value: object) -> object:
+    """A cell as the page prints it: money and scores with two decimals as in the reports
+    ("5.00", "97.61"), counts and row numbers as whole numbers (calamine reads every number
+    as a float)."""
+    if not isinstance(value, float):
+        return value
+    if any(mark in column for mark in TWO_DECIMAL_COLUMNS):
+        return f"{value:.2f}"
+    return int(value) if value.is_integer() else value
+
+
+def problems_table(folder: Path, limit: int = SHOWN_PROBLEM_ROWS) -> Table | None:
+    """The run's 校验报告 (errors first, as written), or None when it has none."""
+    path = folder / outputs.PROBLEMS_NAME
+    return read_table(path, limit) if path.is_file() else None
+
+
+def summary_table(folder: Path, limit: int = SHOWN_SUMMARY_ROWS) -> Table | None:
+    """The run's 汇总表, or None when it has none."""
+    path = folder / outputs.SUMMARY_NAME
+    return read_table(path, limit) if path.is_file() else None
+
+
+def percent_value(text: object) -> float | None:
+    """"96.72%" as 96.72; None for an empty or unreadable rate (no budget)."""
+    try:
+        return float(Decimal(str(text).strip().rstrip("%")))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def chart_bars(summary: Table, limit: int = CHARTED_PROJECTS) -> list[Bar]:
+    """The first `limit` projects of the summary as chart bars."""
+    column = {name: i for i, name in enumerate(summary.columns)}
+    needed = ("项目名称", "总得分", "预算执行率")
+    if not all(name in column for name in needed):
+        return []
+    bars = []
+    for row in summary.rows[:limit]:
+        try:
+            score = float(str(row[column["总得分"]]))
+        except ValueError:
+            continue
+        rate_text = str(row[column["预算执行率"]] or "")
+        bars.append(Bar(str(row[column["项目名称"]]), score, percent_value(rate_text), rate_text))
+    return bars
+
+
+def output_file(output_dir: Path, run: RunView, relative: str) -> Path | None:
+    """The file `relative` of `run`'s folder when the manifest lists it and it lies, with no
+    link on the way, inside that folder; otherwise None.
+
+    Only names the manifest lists can be asked for, so `..`, absolute paths, encoded slashes and
+    hidden files are refused by construction; the resolved path is checked as well, so a link
+    planted in the folder cannot lead out of it either.
+    """
+    if relative not in run.files:
+        return None
+    folder = output_dir / run.name
+    candidate = folder / relative
+    for part in [candidate, *candidate.parents]:
+        if part == output_dir:
+            break
+        if part.is_symlink():
+            return None
+    try:
+        real = candidate.resolve(strict=True)
+        root = folder.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return real if real.is_relative_to(root) and real.is_file() else None
