@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, schemas
+from pipeline import cli, config, schemas
 from pipeline.context import CONTEXT_KEYS
 from pipeline.render import template_variables
 
@@ -87,3 +87,30 @@ def test_every_context_key_is_documented_for_template_authors(key: str) -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def makefile_targets() -> list[str]:
+    """The Makefile's .PHONY targets."""
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return re.search(r"^\.PHONY:(.*)$", text, re.MULTILINE).group(1).split()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("target", makefile_targets())
+def test_every_make_target_is_in_readme(target: str) -> None:
+    assert f"make {target}" in README
+
+
+def ci_packages() -> list[str]:
+    """The Debian packages .ci/run installs."""
+    text = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    return re.search(r"^for pkg in (.*); do$", text, re.MULTILINE).group(1).split()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("package", ci_packages())
+def test_every_system_package_ci_installs_is_in_readme(package: str) -> None:
+    assert f"`{package}`" in README
+
+
+@pytest.mark.parametrize("variable", [cli.WEB_TOKEN_ENV, cli.DASK_ADDRESS_ENV, config.WEB_URL_ENV, "PREFECT_API_URL"])
+def test_every_environment_variable_is_in_readme(variable: str) -> None:
+    assert variable in README
