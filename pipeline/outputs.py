@@ -375,15 +375,21 @@ def is_running(final: Path) -> bool:
     this reads /proc/locks instead. Elsewhere a staging folder beside `final` is the best sign
     (it outlives a killed run until the next run recovers it).
     """
-    path = lock_path(final)
+    held = is_held(lock_path(final))
+    return bool(hidden_siblings(final, PARTIAL)) if held is None else held
+
+
+def is_held(path: Path) -> bool | None:
+    """Whether a live process holds a lock on the file at `path`, from /proc/locks; None where
+    the system does not tell (not Linux)."""
     try:
         stat = path.stat()
     except OSError:
-        return False  # a run removes its lock file as it ends
+        return False  # holders remove their lock file as they end
     try:
         table = PROC_LOCKS.read_text(encoding="ascii", errors="replace")
     except OSError:
-        return bool(hidden_siblings(final, PARTIAL))
+        return None
     return (os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino) in locked_inodes(table)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -26,6 +26,9 @@ RUNNING, SUCCEEDED, FAILED = "处理中", "成功", "有错误"
 SHOWN_PROBLEM_ROWS = 1000
 SHOWN_SUMMARY_ROWS = 500
 CHARTED_PROJECTS = 50
+# Outcomes of runs that published a folder: without it now, someone moved it, not a refusal.
+WROTE_OUTPUTS = ("success", "invalid")
+UNWATCHED = "等待开始；目前没有 perfreport serve 或 perfreport web 在处理输入文件夹，请联系管理员"
 # Columns of 汇总表 shown with two decimals: amounts in 万元 and scores.
 TWO_DECIMAL_COLUMNS = ("万元", "得分")
 
@@ -150,6 +153,12 @@ def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | Non
     return RunView(name, workbook.name, RUNNING, "等待开始", modified_at(workbook))
 
 
+def is_watched(output_dir: Path) -> bool:
+    """Whether a `serve` or `web` process watches the input folder of `output_dir` now (True
+    where the system cannot tell)."""
+    return outputs.is_held(output_dir / hotfolder.WATCHER_LOCK_NAME) is not False
+
+
 def refused_view(workbook: Path, name: str, processed: hotfolder.Processed) -> RunView:
     """The view of a run that ended without publishing outputs (a file that could not be read)."""
     when = None
@@ -177,8 +186,11 @@ def list_runs(input_dir: Path, output_dir: Path, hashes: HashCache) -> list[RunV
         waiting = pending_view(workbook, name, processed, hashes.sha256(workbook), manifest)
         if waiting is not None:
             views[name] = waiting
-        elif manifest is None and processed is not None:
+        elif manifest is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
             views[name] = refused_view(workbook, name, processed)
+    if not is_watched(output_dir):
+        views = {name: replace(view, detail=UNWATCHED) if view.detail == "等待开始" else view
+                 for name, view in views.items()}
     for name in running_names(output_dir):
         earlier = views.get(name)
         views[name] = RunView(name, earlier.workbook if earlier else name + ".xlsx", RUNNING, "正在生成",
