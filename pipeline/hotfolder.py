@@ -326,14 +326,14 @@ def archive_root(output_dir: Path) -> Path:
     return output_dir / ARCHIVE_DIR
 
 
-def archive_path(root: Path, stem: str, stamp: str) -> Path:
-    """A path `root/<stem>-<stamp>` not taken yet, with -2, -3 … when it is; compared as
-    Windows compares names, since output/ may well be a share."""
+def archive_path(root: Path, stem: str, stamp: str, suffix: str = "") -> Path:
+    """A path `root/<stem>-<stamp><suffix>` not taken yet, with -2, -3 … before the suffix when
+    it is; compared as Windows compares names, since output/ may well be a share."""
     taken = {outputs.windows_key(p.name) for p in root.iterdir()} if root.is_dir() else set()
-    candidate, n = f"{stem}-{stamp}", 1
+    candidate, n = f"{stem}-{stamp}{suffix}", 1
     while outputs.windows_key(candidate) in taken:
         n += 1
-        candidate = f"{stem}-{stamp}-{n}"
+        candidate = f"{stem}-{stamp}-{n}{suffix}"
     return root / candidate
 
 

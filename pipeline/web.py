@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -122,7 +122,9 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted_receive, tracked_send)
-        except UploadTooLarge:
+        except* UploadTooLarge:
+            # except*: the "http" middleware reads the body in a task group, which raises the
+            # error inside an ExceptionGroup.
             if not started:
                 await self.refuse(scope)(scope, receive, send)
 
@@ -207,13 +209,24 @@ def save_upload(upload: UploadFile, name: str, settings: WebSettings) -> tuple[P
 
 
 def keep_replaced_input(target: Path, output_dir: Path) -> Path:
-    """Copy a workbook about to be replaced by an upload to output/_archive/<stem>-<time>.xlsx."""
+    """Copy a workbook about to be replaced by an upload to output/_archive/<stem>-输入-<time>.xlsx.
+
+    Created exclusively ("xb"): two uploads in one second race for a name, and the loser takes
+    the next one instead of overwriting the winner's copy.
+    """
     root = hotfolder.archive_root(output_dir)
     root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime(hotfolder.ARCHIVE_STAMP)
-    kept = hotfolder.archive_path(root, f"{target.stem}-输入", stamp).with_suffix(".xlsx")
-    shutil.copy2(target, kept)
-    return kept
+    for _ in range(hotfolder.ARCHIVE_ATTEMPTS):
+        kept = hotfolder.archive_path(root, f"{target.stem}-输入", stamp, hotfolder.WORKBOOK_SUFFIX)
+        try:
+            with target.open("rb") as source, kept.open("xb") as copy:
+                shutil.copyfileobj(source, copy, 1 << 20)
+        except FileExistsError:
+            continue
+        shutil.copystat(target, kept)
+        return kept
+    raise FileExistsError(f"no free archive name for {target.name} in {root}")
 
 
 def run_url(name: str) -> str:
@@ -226,12 +239,24 @@ def file_url(name: str, relative: str) -> str:
     return f"/runs/{quote(name)}/files/{quote(relative)}"
 
 
-def token_given(request: Request) -> str | None:
-    """The token a request carries: header, then cookie, then ?token=."""
+def tokens_given(request: Request) -> list[str]:
+    """Every token a request carries: ?token=, the header, the cookie. Any one may be the right
+    one: after the token is changed, a browser still sends the old cookie with the new address."""
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.cookies.get(TOKEN_COOKIE) or request.query_params.get("token")
+    bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
+    return [t for t in (request.query_params.get("token"), bearer, request.cookies.get(TOKEN_COOKIE)) if t]
+
+
+def has_token(request: Request, token: str) -> bool:
+    """Whether the request carries `token`, compared in constant time."""
+    return any(hmac.compare_digest(given.encode(), token.encode()) for given in tokens_given(request))
+
+
+def without_token(request: Request) -> str:
+    """The request's path and query without `token`, still percent-encoded, as a relative URL."""
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    return path + (f"?{query}" if query else "")
 
 
 def same_origin(request: Request) -> bool:
@@ -262,8 +287,8 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     app = FastAPI(title="perfreport", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
-    def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
-        return pages.TemplateResponse(request, name, context, status_code=status)
+    def page(request: Request, template: str, status: int = 200, **context: object) -> HTMLResponse:
+        return pages.TemplateResponse(request, template, context, status_code=status)
 
     def index_page(request: Request, status: int = 200, error: str = "") -> HTMLResponse:
         listed = runs.list_runs(settings.input_dir, settings.output_dir, hashes)
@@ -277,12 +302,11 @@ def create_app(settings: WebSettings) -> FastAPI:
     @app.middleware("http")
     async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if settings.token is not None:
-            given = token_given(request) or ""
-            if not hmac.compare_digest(given.encode(), settings.token.encode()):
+            if not has_token(request, settings.token):
                 return page(request, "denied.html", 401)
             if request.query_params.get("token") and request.method == "GET":
                 # Keep the token out of the address bar, history and logs: a cookie from now on.
-                response: Response = RedirectResponse(request.url.remove_query_params("token").path, 303)
+                response: Response = RedirectResponse(without_token(request), 303)
                 response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="strict")
                 return response
         if request.method == "POST" and not same_origin(request):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -84,6 +85,15 @@ def write_workbook(path: Path, sheets: Mapping[str, Sequence[Mapping[str, object
                     sheet.cell(row=sheet.max_row, column=col).number_format = fmt
     workbook.save(path)
     return path
+
+
+def workbook_bytes(title: str) -> bytes:
+    """A small, real .xlsx (not a valid perfreport workbook) whose content depends on `title`."""
+    book = openpyxl.Workbook()
+    book.active["A1"] = title
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 def excel_row(sheet_rows_index: int, title_rows: int = 0) -> int:

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from pipeline import hotfolder, outputs
 from pipeline.hotfolder import HotfolderState
+from tests.conftest import workbook_bytes
 
 NOON = datetime(2026, 11, 25, 12, 0, 0)
 SETTLE = hotfolder.DEFAULT_SETTLE_SECONDS
-
-
-def workbook_bytes(title: str) -> bytes:
-    """A real .xlsx whose content depends on `title`."""
-    book = openpyxl.Workbook()
-    book.active["A1"] = title
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
