@@ -18,6 +18,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from python_calamine import CalamineError, CalamineWorkbook
+
 from pipeline import hotfolder, outputs
 
 # The three states the office sees. A workbook waiting for its turn counts as 处理中: it will be
@@ -46,7 +48,9 @@ class RunView:
     reports: int = 0
     errors: int = 0
     warnings: int = 0
-    files: tuple[str, ...] = ()  # the outputs the manifest lists, relative to the folder
+    files: frozenset[str] = frozenset()  # the outputs the manifest lists, relative to the folder
+    downloads: tuple[str, ...] = ()  # those at the top of the folder: the zip, 汇总表, 校验报告
+    input_sha256: str = ""  # the content the run read
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,26 +72,66 @@ class Bar:
     rate_text: str
 
 
-@dataclass
-class HashCache:
-    """Content hashes of the input workbooks, recomputed only when a file changes.
+StatKey = tuple[int, int, int, int]
 
-    The page asks on every refresh whether a workbook in input/ was processed yet, and a
-    province's workbook is tens of megabytes: hash it once per change, not once per look.
+
+def stat_key(path: Path) -> StatKey:
+    """What changes when a file is rewritten or replaced: size, times and inode."""
+    stat = path.stat()
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+@dataclass
+class FolderCache:
+    """What the page would otherwise read again on every refresh (every 3 s while a run is under
+    way), kept while the file it came from is unchanged.
+
+    - the content hash of each input workbook: a province's workbook is tens of megabytes;
+    - the view of each published run: its manifest lists every report, 15 MB of JSON for
+      100,000 projects.
+    One entry per path, replaced when the file changes, so it does not grow with time.
     """
 
-    known: dict[tuple[str, int, int, int, int], str] = field(default_factory=dict)
+    hashes: dict[Path, tuple[StatKey, str]] = field(default_factory=dict)
+    finished: dict[Path, tuple[StatKey, RunView | None]] = field(default_factory=dict)
+    tables: dict[tuple[Path, int], tuple[StatKey, Table]] = field(default_factory=dict)
 
     def sha256(self, path: Path) -> str | None:
         """The file's hex sha256, or None when it cannot be read just now."""
         try:
-            stat = path.stat()
-            key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-            if key not in self.known:
-                self.known[key] = outputs.sha256_of(path)
-            return self.known[key]
+            key = stat_key(path)
+            cached = self.hashes.get(path)
+            if cached is None or cached[0] != key:
+                cached = self.hashes[path] = (key, outputs.sha256_of(path))
+            return cached[1]
         except OSError:
             return None
+
+    def finished_run(self, folder: Path) -> RunView | None:
+        """The view of the run published in `folder`, or None when it has no readable manifest."""
+        try:
+            key = stat_key(folder / outputs.MANIFEST_NAME)
+        except OSError:
+            return None
+        cached = self.finished.get(folder)
+        if cached is None or cached[0] != key:
+            manifest = read_manifest(folder)
+            cached = self.finished[folder] = (key, finished_view(folder, manifest) if manifest else None)
+        return cached[1]
+
+    def table(self, path: Path, limit: int) -> Table | None:
+        """The first `limit` rows of an output workbook (read_table), or None when there is none."""
+        try:
+            key = stat_key(path)
+        except OSError:
+            return None
+        cached = self.tables.get((path, limit))
+        if cached is None or cached[0] != key:
+            try:
+                cached = self.tables[(path, limit)] = (key, read_table(path, limit))
+            except (CalamineError, OSError, ValueError):
+                return None  # damaged since it was written: the page still offers its download
+        return cached[1]
 
 
 def read_manifest(folder: Path) -> dict[str, object] | None:
@@ -112,7 +156,7 @@ def finished_view(folder: Path, manifest: Mapping[str, object]) -> RunView:
     counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
     source = manifest.get("input") if isinstance(manifest.get("input"), dict) else {}
     listed = manifest.get("outputs") if isinstance(manifest.get("outputs"), list) else []
-    files = tuple(str(entry["path"]) for entry in listed if isinstance(entry, dict) and "path" in entry)
+    files = frozenset(str(entry["path"]) for entry in listed if isinstance(entry, dict) and "path" in entry)
     succeeded = manifest.get("status") == "success"
     detail = "" if succeeded else ("工作簿有错误，未生成报告" if files else "无法生成报告")
     return RunView(
@@ -121,6 +165,8 @@ def finished_view(folder: Path, manifest: Mapping[str, object]) -> RunView:
         time=modified_at(folder / outputs.MANIFEST_NAME),
         projects=int(counts.get("projects", 0)), reports=int(counts.get("reports", 0)),
         errors=int(counts.get("errors", 0)), warnings=int(counts.get("warnings", 0)), files=files,
+        downloads=tuple(sorted(name for name in files if "/" not in name)),
+        input_sha256=str(source.get("sha256", "")),
     )
 
 
@@ -140,14 +186,13 @@ def output_folders(output_dir: Path) -> list[Path]:
 
 
 def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | None,
-                 sha256: str | None, manifest: Mapping[str, object] | None) -> RunView | None:
+                 sha256: str | None, published: RunView | None) -> RunView | None:
     """The view of a workbook in input/ whose current content no run has read yet, else None.
 
     Its content hash is compared with both what the hot folder last ran and what the published
     manifest read, so a workbook an officer ran by hand does not show as waiting.
     """
-    source = manifest.get("input") if manifest and isinstance(manifest.get("input"), dict) else {}
-    done = {h for h in (processed.sha256 if processed else None, source.get("sha256")) if h}
+    done = {h for h in (processed.sha256 if processed else None, published.input_sha256 if published else None) if h}
     if sha256 is None or sha256 in done:
         return None
     return RunView(name, workbook.name, RUNNING, "等待开始", modified_at(workbook))
@@ -168,7 +213,7 @@ def refused_view(workbook: Path, name: str, processed: hotfolder.Processed) -> R
     return RunView(name, workbook.name, FAILED, reason, when)
 
 
-def list_runs(input_dir: Path, output_dir: Path, hashes: HashCache) -> list[RunView]:
+def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache) -> list[RunView]:
     """Every workbook's latest run, newest first: running, waiting, and finished ones."""
     try:
         state = hotfolder.load_state(hotfolder.state_path(output_dir))
@@ -176,17 +221,17 @@ def list_runs(input_dir: Path, output_dir: Path, hashes: HashCache) -> list[RunV
         state = hotfolder.HotfolderState()
     views: dict[str, RunView] = {}
     for folder in output_folders(output_dir):
-        manifest = read_manifest(folder)
-        if manifest is not None:
-            views[folder.name] = finished_view(folder, manifest)
+        finished = cache.finished_run(folder)
+        if finished is not None:
+            views[folder.name] = finished
     for workbook in input_workbooks(input_dir):
         name = outputs.workbook_output_dir(output_dir, workbook).name
         processed = state.processed.get(workbook.name)
-        manifest = read_manifest(output_dir / name)
-        waiting = pending_view(workbook, name, processed, hashes.sha256(workbook), manifest)
+        published = views.get(name)
+        waiting = pending_view(workbook, name, processed, cache.sha256(workbook), published)
         if waiting is not None:
             views[name] = waiting
-        elif manifest is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
+        elif published is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
             views[name] = refused_view(workbook, name, processed)
     if not is_watched(output_dir):
         views = {name: replace(view, detail=UNWATCHED) if view.detail == "等待开始" else view
@@ -222,8 +267,6 @@ def read_table(path: Path, limit: int) -> Table:
     calamine, not openpyxl: a province's 汇总表 has 100,000 rows, and only the first few hundred
     are shown; calamine reads just those.
     """
-    from python_calamine import CalamineWorkbook
-
     workbook = CalamineWorkbook.from_path(str(path))
     sheet = workbook.get_sheet_by_index(0)
     rows = sheet.to_python(nrows=limit + 1)
@@ -247,16 +290,14 @@ def shown_cell(column: str, value: object) -> object:
     return int(value) if value.is_integer() else value
 
 
-def problems_table(folder: Path, limit: int = SHOWN_PROBLEM_ROWS) -> Table | None:
+def problems_table(folder: Path, cache: FolderCache, limit: int = SHOWN_PROBLEM_ROWS) -> Table | None:
     """The run's 校验报告 (errors first, as written), or None when it has none."""
-    path = folder / outputs.PROBLEMS_NAME
-    return read_table(path, limit) if path.is_file() else None
+    return cache.table(folder / outputs.PROBLEMS_NAME, limit)
 
 
-def summary_table(folder: Path, limit: int = SHOWN_SUMMARY_ROWS) -> Table | None:
+def summary_table(folder: Path, cache: FolderCache, limit: int = SHOWN_SUMMARY_ROWS) -> Table | None:
     """The run's 汇总表, or None when it has none."""
-    path = folder / outputs.SUMMARY_NAME
-    return read_table(path, limit) if path.is_file() else None
+    return cache.table(folder / outputs.SUMMARY_NAME, limit)
 
 
 def percent_value(text: object) -> float | None:

@@ -37,6 +37,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from pipeline import hotfolder, outputs, runs, service
@@ -204,6 +205,8 @@ def save_upload(upload: UploadFile, name: str, settings: WebSettings) -> tuple[P
             keep_replaced_input(target, settings.output_dir)
         os.replace(part, target)
         return target, True
+    except OSError as exc:  # a read-only share, a full disk, a folder named like the workbook
+        raise UploadRejected(f"无法保存到输入文件夹：{exc.strerror or exc}", 500) from None
     finally:
         part.unlink(missing_ok=True)
 
@@ -273,7 +276,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     pages.env.globals.update(zip=zip, run_url=run_url, file_url=file_url, RUNNING=runs.RUNNING,
                              SUCCEEDED=runs.SUCCEEDED, FAILED=runs.FAILED, refresh=REFRESH_SECONDS,
                              max_upload_mb=settings.max_upload_bytes // (1024 * 1024))
-    hashes = runs.HashCache()
+    cache = runs.FolderCache()
     watcher = Watcher()
 
     @asynccontextmanager
@@ -291,7 +294,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         return pages.TemplateResponse(request, template, context, status_code=status)
 
     def index_page(request: Request, status: int = 200, error: str = "") -> HTMLResponse:
-        listed = runs.list_runs(settings.input_dir, settings.output_dir, hashes)
+        listed = runs.list_runs(settings.input_dir, settings.output_dir, cache)
         return page(request, "index.html", status, runs=listed, error=error,
                     busy=any(r.status == runs.RUNNING for r in listed))
 
@@ -327,7 +330,8 @@ def create_app(settings: WebSettings) -> FastAPI:
         if name is None:
             return index_page(request, 415, f"只接受 Excel 工作簿（.xlsx）：{item.filename}")
         try:
-            path, new = save_upload(item, name, settings)
+            # In a worker thread: copying and hashing tens of megabytes would stall every page.
+            path, new = await run_in_threadpool(save_upload, item, name, settings)
         except UploadRejected as rejected:
             return index_page(request, rejected.status, f"{item.filename}：{rejected.reason}")
         finally:
@@ -338,20 +342,20 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.get("/runs/{name}", response_class=HTMLResponse)
     def run_page(request: Request, name: str) -> HTMLResponse:
-        run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, hashes), name)
+        run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, cache), name)
         if run is None:
             return page(request, "missing.html", 404, name=name)
         folder = settings.output_dir / run.name
         finished = run.status != runs.RUNNING
-        problems = runs.problems_table(folder) if finished else None
-        summary = runs.summary_table(folder) if run.status == runs.SUCCEEDED else None
+        problems = runs.problems_table(folder, cache) if finished else None
+        summary = runs.summary_table(folder, cache) if run.status == runs.SUCCEEDED else None
         return page(request, "run.html", run=run, problems=problems, summary=summary,
                     bars=runs.chart_bars(summary) if summary else [],
                     same=request.query_params.get("same") == "1")
 
     @app.get("/runs/{name}/files/{relative:path}")
     def download(request: Request, name: str, relative: str) -> Response:
-        run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, hashes), name)
+        run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, cache), name)
         path = runs.output_file(settings.output_dir, run, relative) if run is not None else None
         if path is None:
             return page(request, "missing.html", 404, name=relative)

@@ -322,6 +322,16 @@ def test_an_upload_without_a_file_is_refused_with_a_hint(client: TestClient, fol
     assert names_in(folders.input_dir) == []
 
 
+def test_an_upload_that_cannot_be_saved_says_why_and_leaves_nothing_behind(
+        client: TestClient, folders: Folders, example_bytes: bytes) -> None:
+    (folders.input_dir / "预算.xlsx").mkdir()  # a folder where the workbook would go
+
+    answer = upload(client, "预算.xlsx", example_bytes)
+
+    assert answer.status_code == 500 and "无法保存到输入文件夹" in answer.text
+    assert names_in(folders.input_dir) == ["预算.xlsx"] and (folders.input_dir / "预算.xlsx").is_dir()
+
+
 # --- the size limit ------------------------------------------------------------------------
 
 
@@ -576,7 +586,7 @@ def test_a_path_the_manifest_does_not_list_is_not_served(
                                       "reports/../汇总表.xlsx", "manifest.json", "reports/", ""])
 def test_output_file_refuses_unlisted_names_given_as_is(published: Folders, relative: str) -> None:
     """The raw strings, as the route hands them over: an HTTP client normalizes some of them away."""
-    run = runs.find_run(runs.list_runs(published.input_dir, published.output_dir, runs.HashCache()), EXAMPLE_NAME)
+    run = runs.find_run(runs.list_runs(published.input_dir, published.output_dir, runs.FolderCache()), EXAMPLE_NAME)
     assert run is not None
 
     assert runs.output_file(published.output_dir, run, relative) is None
@@ -694,6 +704,19 @@ def test_a_successful_run_shows_its_summary_chart_and_downloads(
     assert 'id="zip"' in page and 'id="summary-xlsx"' in page
 
 
+def test_a_run_page_follows_its_summary_as_it_changes_and_survives_a_damaged_one(
+        published_copy: Folders) -> None:
+    summary = published_copy.output_dir / EXAMPLE_NAME / outputs.SUMMARY_NAME
+    with TestClient(create_app(published_copy.settings())) as test_client:
+        before = html_table(test_client.get(web.run_url(EXAMPLE_NAME)).text, "summary")[1]
+        summary.write_bytes(b"not a workbook any more")
+        damaged = test_client.get(web.run_url(EXAMPLE_NAME))
+
+    assert len(before) == 7
+    assert damaged.status_code == 200 and 'id="status">成功<' in damaged.text
+    assert 'id="summary"' not in damaged.text and 'id="summary-xlsx"' in damaged.text
+
+
 def test_an_invalid_run_shows_its_problems_by_sheet_and_excel_row(
         published_client: TestClient) -> None:
     _, listed = html_table(published_client.get("/").text, "runs")
@@ -754,6 +777,18 @@ def test_a_workbook_changed_since_its_refusal_shows_as_waiting_again(folders: Fo
         page = test_client.get(web.run_url("坏")).text
 
     assert 'id="status">处理中<' in page and "等待开始" in page
+
+
+def test_a_waiting_workbook_says_when_no_process_watches_its_folder(folders: Folders) -> None:
+    (folders.input_dir / "预算.xlsx").write_bytes(workbook_bytes("待处理"))
+
+    with TestClient(create_app(folders.settings())) as test_client:
+        unwatched = test_client.get(web.run_url("预算")).text
+        with outputs.held_lock(folders.output_dir / hotfolder.WATCHER_LOCK_NAME):
+            watched = test_client.get(web.run_url("预算")).text
+
+    assert "目前没有 perfreport serve 或 perfreport web" in unwatched
+    assert "等待开始" in watched and "目前没有" not in watched
 
 
 # --- run detection, from /proc/locks --------------------------------------------------------
