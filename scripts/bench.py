@@ -8,7 +8,8 @@ its children, and print wall time, projects per second, peak memory and the time
 Then render the same sample of projects with the same template two ways in this process, on
 one core: docxtpl as documented (a new DocxTemplate per report, render, save) and the pipeline's
 compiled template, and print the throughput ratio; and read the 10,000-project workbook with openpyxl
-alone and with the pipeline's reader. Last, each target of the speed issue with its figure.
+alone and with the pipeline's reader, and serve the largest run's page of `perfreport web` with and without
+its cache. Last, each target of the speed issue with its figure.
 """
 
 from __future__ import annotations
@@ -130,6 +131,31 @@ def naive_vs_fast_reading(workbook: Path) -> tuple[float, float]:
     return naive, time.perf_counter() - started
 
 
+def web_page_times(output_dir: Path, name: str, repeats: int = 5) -> tuple[float, float]:
+    """Seconds to serve one run page of `perfreport web`: a new app (so nothing cached) per
+    request, the naive way, against one app whose FolderCache keeps what it read; best of
+    `repeats` each. The page refreshes every 3 s while any run is under way."""
+    from fastapi.testclient import TestClient
+
+    from pipeline.web import WebSettings, create_app, run_url
+
+    settings = WebSettings(input_dir=output_dir / "no-input", output_dir=output_dir, watch=False)
+    naive = []
+    for _ in range(repeats):
+        with TestClient(create_app(settings)) as client:
+            started = time.perf_counter()
+            assert client.get(run_url(name)).status_code == 200
+            naive.append(time.perf_counter() - started)
+    cached = []
+    with TestClient(create_app(settings)) as client:
+        client.get(run_url(name))
+        for _ in range(repeats):
+            started = time.perf_counter()
+            assert client.get(run_url(name)).status_code == 200
+            cached.append(time.perf_counter() - started)
+    return min(naive), min(cached)
+
+
 def machine() -> str:
     """One line describing this machine."""
     cpu = platform.processor() or platform.machine()
@@ -183,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             wall, peak_tree, peak_main = run_pipeline(workbook, out / "output", timings_file)
             timings = json.loads(timings_file.read_text(encoding="utf-8").splitlines()[-1])
+            if size == max(args.sizes):
+                page_times = web_page_times(out / "output", workbook.stem)
         finally:
             shutil.rmtree(out, ignore_errors=True)
         rows.append((size, wall, peak_tree, peak_main, timings))
@@ -203,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         slow, quick = naive_vs_fast_reading(reading)
         print(f"Reading {reading.name}: openpyxl read-only {slow:.1f} s, the pipeline's reader (calamine + sheet "
               f"XML scan) {quick:.1f} s, ratio {slow / quick:.1f}x")
+
+    naive_page, cached_page = page_times
+    print(f"The web page's run page for the {max(args.sizes):,}-project run (manifest, 汇总表, HTML): "
+          f"read afresh for each request {naive_page * 1000:.0f} ms, with the page's cache "
+          f"{cached_page * 1000:.1f} ms, ratio {naive_page / cached_page:.0f}x")
 
     print("\nTargets of the speed issue:")
     for line in target_lines(rows, naive / fast):
