@@ -30,7 +30,11 @@ SHOWN_SUMMARY_ROWS = 500
 CHARTED_PROJECTS = 50
 # Outcomes of runs that published a folder: without it now, someone moved it, not a refusal.
 WROTE_OUTPUTS = ("success", "invalid")
+WAITING = "等待开始"
 UNWATCHED = "等待开始；目前没有 perfreport serve 或 perfreport web 在处理输入文件夹，请联系管理员"
+# The hot folder waits for a file that is not a whole zip yet: it may still be being copied.
+INCOMPLETE = ("等待复制完成：文件还不是完整的 Excel 工作簿（.xlsx）。如果复制早已完成，"
+              "请用 Excel 打开后另存为“Excel 工作簿(*.xlsx)”再放入")
 # Columns of 汇总表 shown with two decimals: amounts in 万元 and scores.
 TWO_DECIMAL_COLUMNS = ("万元", "得分")
 
@@ -195,7 +199,8 @@ def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | Non
     done = {h for h in (processed.sha256 if processed else None, published.input_sha256 if published else None) if h}
     if sha256 is None or sha256 in done:
         return None
-    return RunView(name, workbook.name, RUNNING, "等待开始", modified_at(workbook))
+    detail = WAITING if hotfolder.is_complete_zip(workbook) else INCOMPLETE
+    return RunView(name, workbook.name, RUNNING, detail, modified_at(workbook))
 
 
 def is_watched(output_dir: Path) -> bool:
@@ -234,7 +239,7 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache) -> list[Run
         elif published is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
             views[name] = refused_view(workbook, name, processed)
     if not is_watched(output_dir):
-        views = {name: replace(view, detail=UNWATCHED) if view.detail == "等待开始" else view
+        views = {name: replace(view, detail=UNWATCHED) if view.detail == WAITING else view
                  for name, view in views.items()}
     for name in running_names(output_dir):
         earlier = views.get(name)

@@ -49,7 +49,9 @@ def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON
 # deployment; `web` without a Prefect server runs `perfreport run` in a child process.
 RunStarter = Callable[[Path, Path, Path], tuple[str, str]]
 # `perfreport run`'s exit codes (cli.py) as the steps.Status they stand for.
-EXIT_OUTCOMES = {0: "success", 1: "invalid", 2: "refused"}
+# steps.Status's values, spelled here so the watcher does not import steps (and pandera).
+SUCCESS, INVALID, REFUSED = "success", "invalid", "refused"
+EXIT_OUTCOMES = {0: SUCCESS, 1: INVALID, 2: REFUSED}
 
 
 def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
@@ -78,6 +80,22 @@ def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path) -> t
                           check=False)
     lines = [line.removeprefix("✘").strip() for line in done.stderr.splitlines() if line.startswith("✘")]
     return EXIT_OUTCOMES.get(done.returncode, "failed"), (lines[0] if lines else "")
+
+
+def refusal(workbook: Path) -> tuple[str, str] | None:
+    """("refused", why) when the file cannot be a workbook at all (a zip bomb, a DTD, …), else None.
+
+    Checked by the watcher before it starts a run, with the run's own first check, so the reason
+    is recorded in the hot-folder state for the web page: a deployment run reports only its
+    final state, and it would have refused the file without writing anything.
+    """
+    from pipeline.workbook import refuse_unreadable
+
+    try:
+        refuse_unreadable(workbook)
+    except WorkbookRefused as exc:
+        return REFUSED, exc.reason
+    return None
 
 
 def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
@@ -122,7 +140,7 @@ def poll_until_stopped(input_dir: Path, output_dir: Path, stop: threading.Event,
                 continue
             try:
                 hotfolder.archive_previous_outputs(output_dir, path)
-                outcome, message = start_run(path, input_dir, output_dir)
+                outcome, message = refusal(path) or start_run(path, input_dir, output_dir)
             except (WorkbookRefused, OSError) as exc:
                 logger.warning("%s: %s", path.name, exc)
                 continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -878,6 +880,42 @@ def test_a_second_watcher_on_the_same_output_folder_gives_way(folders: Folders) 
         thread.join(timeout=10)
     assert not thread.is_alive()
     assert not watcher_lock.exists()  # released with the watcher
+
+
+def test_the_watcher_records_why_a_file_is_refused_and_the_page_shows_it(folders: Folders) -> None:
+    # A zip whose XML declares entities: refused before any run starts, with the reason kept for
+    # the page (a deployment run would end COMPLETED without writing anything or saying why).
+    hostile = io.BytesIO()
+    with zipfile.ZipFile(hostile, "w") as archive:
+        archive.writestr("xl/workbook.xml", '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x/>')
+    (folders.input_dir / "实体.xlsx").write_bytes(hostile.getvalue())
+    stop, recorded = threading.Event(), RecordedRuns()
+    state_file = hotfolder.state_path(folders.output_dir)
+    thread = threading.Thread(target=service.watch_folder, daemon=True,
+                              args=(folders.input_dir, folders.output_dir, stop, 0.1),
+                              kwargs={"start_run": recorded})
+    thread.start()
+    try:
+        assert wait_until(state_file.exists, hotfolder.DEFAULT_SETTLE_SECONDS + 10)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+    processed = hotfolder.load_state(state_file).processed["实体.xlsx"]
+    assert recorded.calls == []
+    assert processed.outcome == service.REFUSED and "DOCTYPE" in processed.message
+    with TestClient(create_app(folders.settings())) as test_client:
+        page = test_client.get(web.run_url("实体")).text
+    assert 'id="status">有错误<' in page and "DOCTYPE" in page
+
+
+def test_a_file_that_is_not_a_whole_workbook_yet_is_shown_as_waiting_for_its_copy(folders: Folders) -> None:
+    (folders.input_dir / "复制中.xlsx").write_bytes(workbook_bytes("复制中")[:-40])  # no end record yet
+
+    with TestClient(create_app(folders.settings())) as test_client:
+        page = test_client.get(web.run_url("复制中")).text
+
+    assert 'id="status">处理中<' in page and runs.INCOMPLETE in page
 
 
 def test_the_app_watcher_gives_way_to_a_watcher_already_running(folders: Folders) -> None:
