@@ -13,7 +13,7 @@ the input folder, this one does (`service.watch_folder`, one `perfreport run` pr
 Access: on loopback by default, open. Listening on another address needs an access token; with a
 token every request must bring it (`?token=` once, which sets a cookie, or an
 `Authorization: Bearer` header). A POST must come from the page itself (Origin checked, cookie
-SameSite=Strict). Downloads are limited to the files a run's manifest lists, inside its folder.
+SameSite=Lax). Downloads are limited to the files a run's manifest lists, inside its folder.
 """
 
 from __future__ import annotations
@@ -310,10 +310,12 @@ def create_app(settings: WebSettings) -> FastAPI:
             if request.query_params.get("token") and request.method == "GET":
                 # Keep the token out of the address bar, history and logs: a cookie from now on.
                 response: Response = RedirectResponse(without_token(request), 303)
-                response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="strict")
+                # Lax, not Strict: a link to a run page from the Prefect UI or an e-mail must open it.
+                # Cross-site POSTs (the risk Strict would also cover) are refused by the Origin check.
+                response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="lax")
                 return response
         if request.method == "POST" and not same_origin(request):
-            return page(request, "denied.html", 403)
+            return page(request, "denied.html", 403, cross_site=True)
         return await call_next(request)
 
     @app.get("/", response_class=HTMLResponse)

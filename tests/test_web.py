@@ -459,14 +459,14 @@ def test_a_wrong_token_is_refused(guarded: TestClient, how: str) -> None:
     assert EXAMPLE_NAME not in answer.text
 
 
-def test_the_token_in_the_address_becomes_a_strict_http_only_cookie(guarded: TestClient) -> None:
+def test_the_token_in_the_address_becomes_a_lax_http_only_cookie(guarded: TestClient) -> None:
     answer = guarded.get(f"/runs/{quote(EXAMPLE_NAME)}?token={TOKEN}", follow_redirects=False)
 
     assert answer.status_code == 303
     assert answer.headers["location"] == "/runs/" + quote(EXAMPLE_NAME)  # no token in the address
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith(f"{web.TOKEN_COOKIE}={TOKEN};")
-    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
     # The client keeps the cookie, as a browser does: the pages now open without the token.
     for path in ("/", "/runs/" + quote(EXAMPLE_NAME)):
         page = guarded.get(path)
@@ -521,7 +521,7 @@ def test_a_cross_site_post_is_refused_and_nothing_is_saved(
         client: TestClient, folders: Folders, example_bytes: bytes, origin: str) -> None:
     answer = upload(client, EXAMPLE.name, example_bytes, Origin=origin)
 
-    assert answer.status_code == 403
+    assert answer.status_code == 403 and "不接受来自其他网站的提交" in answer.text
     assert names_in(folders.input_dir) == []
 
 
