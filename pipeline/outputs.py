@@ -253,9 +253,12 @@ class OutputBusy(Exception):
         self.folder = folder
 
 
+LOCK_SUFFIX = ".lock"
+
+
 def lock_path(final: Path) -> Path:
     """The lock file of `final`: beside it, because `publish` replaces the folder itself."""
-    return final.parent / f".{final.name}.lock"
+    return final.parent / f".{final.name}{LOCK_SUFFIX}"
 
 
 # The operating system releases these locks when their process dies, even by kill -9, so a
@@ -368,29 +371,50 @@ def locked_inodes(table: str) -> set[tuple[int, int, int]]:
     return held
 
 
-def is_running(final: Path) -> bool:
-    """Whether a live run holds `final`'s lock, found without touching the lock.
+@dataclass(frozen=True, slots=True)
+class HeldLocks:
+    """The files locked on this machine at one moment, as (major, minor, inode); `inodes` is None
+    where the system does not tell (not Linux). Read once per look at a folder, not per file."""
 
-    Trying the lock would make a run starting at that instant fail with OutputBusy, so on Linux
-    this reads /proc/locks instead. Elsewhere a staging folder beside `final` is the best sign
-    (it outlives a killed run until the next run recovers it).
-    """
-    held = is_held(lock_path(final))
-    return bool(hidden_siblings(final, PARTIAL)) if held is None else held
+    inodes: frozenset[tuple[int, int, int]] | None
+
+    def holds(self, path: Path) -> bool | None:
+        """Whether a live process holds a lock on the file at `path`; None when unknown."""
+        if self.inodes is None:
+            return None
+        try:
+            stat = path.stat()
+        except OSError:
+            return False  # holders remove their lock file as they end
+        return (os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino) in self.inodes
 
 
-def is_held(path: Path) -> bool | None:
-    """Whether a live process holds a lock on the file at `path`, from /proc/locks; None where
-    the system does not tell (not Linux)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return False  # holders remove their lock file as they end
+def held_locks() -> HeldLocks:
+    """The locks held on this machine now, from /proc/locks."""
     try:
         table = PROC_LOCKS.read_text(encoding="ascii", errors="replace")
     except OSError:
-        return None
-    return (os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino) in locked_inodes(table)
+        return HeldLocks(None)
+    return HeldLocks(frozenset(locked_inodes(table)))
+
+
+def is_running(final: Path, held: HeldLocks | None = None) -> bool:
+    """Whether a live run holds `final`'s lock, found without touching the lock.
+
+    Trying the lock would make a run starting at that instant fail with OutputBusy, so on Linux
+    this reads /proc/locks instead (`held`, read now when not given). Elsewhere a staging folder
+    beside `final` is the best sign (it outlives a killed run until the next run recovers it).
+    """
+    holds = (held or held_locks()).holds(lock_path(final))
+    return bool(hidden_siblings(final, PARTIAL)) if holds is None else holds
+
+
+def locked_folder(lock: Path) -> Path | None:
+    """The folder whose lock file `lock` is (the inverse of `lock_path`), or None."""
+    name = lock.name
+    if name.startswith(".") and name.endswith(LOCK_SUFFIX) and len(name) > 1 + len(LOCK_SUFFIX):
+        return lock.parent / name[1:-len(LOCK_SUFFIX)]
+    return None
 
 
 def xlsx_bytes(sheet_title: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]],

@@ -203,10 +203,10 @@ def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | Non
     return RunView(name, workbook.name, RUNNING, detail, modified_at(workbook))
 
 
-def is_watched(output_dir: Path) -> bool:
+def is_watched(output_dir: Path, held: outputs.HeldLocks) -> bool:
     """Whether a `serve` or `web` process watches the input folder of `output_dir` now (True
     where the system cannot tell)."""
-    return outputs.is_held(output_dir / hotfolder.WATCHER_LOCK_NAME) is not False
+    return held.holds(output_dir / hotfolder.WATCHER_LOCK_NAME) is not False
 
 
 def refused_view(workbook: Path, name: str, processed: hotfolder.Processed) -> RunView:
@@ -238,10 +238,11 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache) -> list[Run
             views[name] = waiting
         elif published is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
             views[name] = refused_view(workbook, name, processed)
-    if not is_watched(output_dir):
+    held = outputs.held_locks()  # one read of /proc/locks for the whole listing
+    if not is_watched(output_dir, held):
         views = {name: replace(view, detail=UNWATCHED) if view.detail == WAITING else view
                  for name, view in views.items()}
-    for name in running_names(output_dir):
+    for name in running_names(output_dir, held):
         earlier = views.get(name)
         views[name] = RunView(name, earlier.workbook if earlier else name + ".xlsx", RUNNING, "正在生成",
                               modified_at(outputs.lock_path(output_dir / name)))
@@ -249,16 +250,14 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache) -> list[Run
                                                  v.name))
 
 
-def running_names(output_dir: Path) -> list[str]:
+def running_names(output_dir: Path, held: outputs.HeldLocks | None = None) -> list[str]:
     """The workbook folders whose run is under way now (its lock is held)."""
     if not output_dir.is_dir():
         return []
-    names = []
-    for lock in output_dir.glob(".*.lock"):
-        name = lock.name[1:-len(".lock")]
-        if name and lock.name != hotfolder.WATCHER_LOCK_NAME and outputs.is_running(output_dir / name):
-            names.append(name)
-    return sorted(names)
+    held = held or outputs.held_locks()
+    folders = (outputs.locked_folder(lock) for lock in output_dir.glob(f".*{outputs.LOCK_SUFFIX}")
+               if lock.name != hotfolder.WATCHER_LOCK_NAME)
+    return sorted(f.name for f in folders if f is not None and outputs.is_running(f, held))
 
 
 def find_run(runs: Sequence[RunView], name: str) -> RunView | None:

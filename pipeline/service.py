@@ -48,8 +48,8 @@ def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON
 # What starts one workbook's run and waits for it: (outcome, message). `serve` runs the served
 # deployment; `web` without a Prefect server runs `perfreport run` in a child process.
 RunStarter = Callable[[Path, Path, Path], tuple[str, str]]
-# `perfreport run`'s exit codes (cli.py) as the steps.Status they stand for.
-# steps.Status's values, spelled here so the watcher does not import steps (and pandera).
+# steps.Status's values, spelled here so the watcher does not import steps (and pandera), and
+# `perfreport run`'s exit codes (cli.py) as the outcome each stands for.
 SUCCESS, INVALID, REFUSED = "success", "invalid", "refused"
 EXIT_OUTCOMES = {0: SUCCESS, 1: INVALID, 2: REFUSED}
 
