@@ -9,8 +9,10 @@ The same environment is used for the body, headers, footers, footnotes and docum
 from __future__ import annotations
 
 import io
+import math
 import re
 import zipfile
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,13 @@ from pathlib import Path
 import jinja2
 from docx.opc.exceptions import PackageNotFoundError
 from docxtpl import DocxTemplate
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import (
+    MAX_RANGE,
+    ImmutableSandboxedEnvironment,
+    SandboxedEnvironment,
+    SecurityError,
+)
 from lxml import etree
 from markupsafe import Markup
 
@@ -30,6 +38,14 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]
 _UNDEFINED_NAME = re.compile(r"^'(?P<name>[^']+)' is undefined$")
 _MISSING_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>[^']+)'")
 _UNSAFE_ATTRIBUTE = re.compile(r"access to attribute '(?P<name>[^']+)'")
+
+# The largest results a template may compute with * and **: repeated text or lists as long as the
+# longest range() the sandbox allows (jinja2.sandbox.MAX_RANGE, 100,000 characters or items), and
+# whole numbers of up to 1,000 digits (a report's amounts have a few dozen). Beyond them
+# `{{ 'x' * 300000000 }}` or `{{ 10 ** (10 ** 10) }}` would take gigabytes or hours before failing.
+MAX_REPETITION = MAX_RANGE
+MAX_NUMBER_DIGITS = 1000
+_REPEATABLE = (str, bytes, bytearray, list, tuple, deque)  # what `*` repeats (Markup is a str)
 
 # Errors python-docx raises when the bytes are not a Word package it can open.
 _NOT_A_DOCX = (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, etree.XMLSyntaxError)
@@ -44,11 +60,77 @@ def _xml_text(value: object) -> object:
     return Markup(cleaned) if isinstance(value, Markup) else cleaned
 
 
+def _digits(bits: float) -> int:
+    """Decimal digits of a whole number of `bits` binary digits (rounded up)."""
+    return math.ceil(bits * math.log10(2))
+
+
+def _size(value: object, limit: int) -> int:
+    """What repeating `value` once costs: its characters, or its items counting the characters
+    of text and lists inside (else `['x' * 100000] * 100000` would print 10 GB); stops past `limit`."""
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if not isinstance(value, list | tuple | deque):
+        return 1
+    total = 0
+    for item in value:
+        total += _size(item, limit - total)
+        if total > limit:
+            break
+    return total
+
+
+def oversized(operator: str, left: object, right: object) -> str | None:
+    """Why `left <operator> right` would be too large to compute (a Chinese phrase), or None.
+
+    Decided from the operands' sizes alone, before anything is allocated: the length of a
+    repetition (`'—' * 20`, `[0] * n`, either way round), the digits of a product or power of
+    whole numbers. Floats, Decimals and the like cannot grow (they overflow or round instead).
+    """
+    if operator == "*":
+        for sequence, count in ((left, right), (right, left)):
+            if isinstance(sequence, _REPEATABLE) and isinstance(count, int):
+                length = _size(sequence, MAX_REPETITION) * max(count, 0)
+                if length > MAX_REPETITION:
+                    return f"用 * 把文字或列表重复成 {length:,} 个字符或项，超过上限 {MAX_REPETITION:,}"
+                return None
+        if isinstance(left, int) and isinstance(right, int):
+            digits = _digits(left.bit_length() + right.bit_length())
+            if digits > MAX_NUMBER_DIGITS:
+                return f"用 * 算出约 {digits:,} 位的数字，超过上限 {MAX_NUMBER_DIGITS:,} 位"
+    elif operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+        # |left| ** right has about right * log2|left| bits; an exponent of over 64 bits is too
+        # big for any base of 2 or more (and for a float conversion).
+        bits = right * math.log2(abs(left)) if right.bit_length() <= 64 else math.inf
+        if bits > MAX_NUMBER_DIGITS / math.log10(2):
+            shown = f"约 {_digits(bits):,} 位" if math.isfinite(bits) else "位数极多"
+            return f"用 ** 算出{shown}的数字，超过上限 {MAX_NUMBER_DIGITS:,} 位"
+    return None
+
+
+class ReportEnvironment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with `*` and `**` refused where their result would be huge.
+
+    Jinja's sandbox bounds range() but not `'x' * 300000000`. Intercepting the two operators
+    makes every compiled template call `call_binop` for them, and stops Jinja folding them into
+    constants while compiling (which would compute the huge value before any render).
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: object, right: object) -> object:
+        reason = oversized(operator, left, right)
+        if reason is not None:
+            raise SecurityError(reason)
+        return super().call_binop(context, operator, left, right)
+
+
 def jinja_environment() -> SandboxedEnvironment:
     """The sandboxed, autoescaping, strict Jinja environment every template is rendered with."""
     # Immutable: a template can neither call methods that change the context (list.append)
     # nor so leak state from one report into the next.
-    return ImmutableSandboxedEnvironment(
+    # ReportEnvironment: `*` and `**` cannot build results of gigabytes.
+    return ReportEnvironment(
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         finalize=_xml_text,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import io
+import operator
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from lxml import etree
 from pipeline.context import CONTEXT_KEYS
 from pipeline.errors import TemplateInvalid
 from pipeline.fastrender import CompiledTemplate
-from pipeline.render import _NOT_A_DOCX, jinja_environment
+from pipeline.render import _NOT_A_DOCX, MAX_REPETITION, jinja_environment, oversized
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 SNIPPET_CHARS = 40
@@ -74,6 +75,25 @@ ATTRIBUTE_ARGUMENTS: dict[str, int | None] = {
 }
 # A replacement field of str.format that reaches for an attribute or item starting with `_`.
 UNSAFE_FORMAT_FIELD = re.compile(r"\{[^{}]*[.\[]_")
+
+# `*` and `**` (the sandbox refuses results over render.MAX_REPETITION characters or items, or of
+# over render.MAX_NUMBER_DIGITS digits): filters, globals and text methods whose result is text or
+# a list, which `*` repeats; and the largest fixed exponent allowed on a number not known here
+# (squares and roots are what a report needs).
+SEQUENCE_FILTERS = frozenset({
+    "capitalize", "center", "dictsort", "e", "escape", "filesizeformat", "forceescape", "format",
+    "indent", "join", "list", "lower", "pprint", "replace", "safe", "sort", "string", "striptags",
+    "title", "tojson", "trim", "truncate", "upper", "urlencode", "urlize", "wordwrap", "xmlattr",
+})
+SEQUENCE_GLOBALS = frozenset({"lipsum"})
+SEQUENCE_METHODS = frozenset({
+    "capitalize", "casefold", "center", "expandtabs", "format", "format_map", "join", "ljust",
+    "lower", "lstrip", "replace", "rjust", "rsplit", "rstrip", "split", "splitlines", "strip",
+    "swapcase", "title", "upper", "zfill",
+})
+MAX_EXPONENT = 100
+ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+              "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
 
 # docxtpl's tag forms, rewritten to plain Jinja for the skeleton (DocxTemplate.patch_xml).
 PREFIXED_TAG = re.compile(r"(\{%|\{\{)(?:tr|tc|p|r) |(\{#)(?:tr|tc|p) ")
@@ -339,6 +359,118 @@ def unsafe_issues(tree: nodes.Template) -> list[_Issue]:
     return issues
 
 
+def constant_number(node: nodes.Node) -> int | float | None:
+    """The value of an arithmetic expression of number literals (`20`, `10 ** 3`), else None.
+
+    None too when the value is one the sandbox would refuse to compute, so it is never computed here.
+    """
+    if isinstance(node, nodes.Const):
+        return node.value if isinstance(node.value, int | float) else None
+    if isinstance(node, nodes.Neg | nodes.Pos):
+        value = constant_number(node.node)
+        return -value if value is not None and isinstance(node, nodes.Neg) else value
+    if isinstance(node, nodes.BinExpr) and node.operator in ARITHMETIC:
+        left, right = constant_number(node.left), constant_number(node.right)
+        if left is None or right is None or oversized(node.operator, left, right):
+            return None
+        try:
+            return ARITHMETIC[node.operator](left, right)
+        except (ArithmeticError, ValueError):
+            return None
+    return None
+
+
+def makes_sequence(node: nodes.Node) -> bool:
+    """True when the expression surely gives text or a list (what `*` repeats), as far as cheaply known."""
+    if isinstance(node, nodes.Const):
+        return isinstance(node.value, str | bytes | list | tuple)
+    if isinstance(node, nodes.List | nodes.Tuple | nodes.Concat):
+        return True
+    if isinstance(node, nodes.Add | nodes.Mul):
+        return makes_sequence(node.left) or makes_sequence(node.right)
+    if isinstance(node, nodes.CondExpr):
+        return makes_sequence(node.expr1) or (node.expr2 is not None and makes_sequence(node.expr2))
+    if isinstance(node, nodes.Filter):
+        return node.name in SEQUENCE_FILTERS
+    if isinstance(node, nodes.Getitem):
+        return isinstance(node.arg, nodes.Slice) and makes_sequence(node.node)
+    if isinstance(node, nodes.Call):
+        method = node.node
+        return ((isinstance(method, nodes.Name) and method.name in SEQUENCE_GLOBALS)
+                or (isinstance(method, nodes.Getattr) and method.attr in SEQUENCE_METHODS
+                    and makes_sequence(method.node)))
+    return False
+
+
+def sequence_length(node: nodes.Node) -> int:
+    """The length of a text or list literal; 1 (the least a repetition can give) when not known."""
+    if isinstance(node, nodes.Const) and isinstance(node.value, str | bytes | list | tuple):
+        return max(len(node.value), 1)
+    if isinstance(node, nodes.List | nodes.Tuple):  # counting the characters of text inside
+        return max(sum(sequence_length(item) if makes_sequence(item) else 1 for item in node.items), 1)
+    if isinstance(node, nodes.Mul):  # ('—' * 20000) * 10
+        for sequence, count in ((node.left, node.right), (node.right, node.left)):
+            times = constant_number(count)
+            if makes_sequence(sequence) and isinstance(times, int) and times > 0:
+                return sequence_length(sequence) * times
+    return 1
+
+
+def expression_text(node: nodes.Node) -> str:
+    """A short rendering of an expression for a message (`'甲' * n`, `budget.spent`), `…` for the rest."""
+    if isinstance(node, nodes.Const):
+        text = repr(node.value)
+        return text if len(text) <= 12 else f"{text[:10]}…"
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        return f"{expression_text(node.node)}.{node.attr}"
+    if isinstance(node, nodes.Filter) and node.node is not None:
+        return f"{expression_text(node.node)}|{node.name}"
+    if isinstance(node, nodes.List):
+        return f"[{', '.join(expression_text(item) for item in node.items)}]"
+    if isinstance(node, nodes.Neg):
+        return f"-{expression_text(node.node)}"
+    if isinstance(node, nodes.BinExpr):
+        return f"({expression_text(node.left)} {node.operator} {expression_text(node.right)})"
+    return "…"
+
+
+def size_issues(tree: nodes.Template) -> list[_Issue]:
+    """Each `*` or `**` whose result may be too large for the sandbox: refused before rendering.
+
+    `*` repeating text or a list (`'—' * 20`) must repeat it a fixed number of times that keeps
+    the result within render.MAX_REPETITION; `**` must have a fixed exponent (at most
+    MAX_EXPONENT when the base is not fixed either); fixed numbers must stay within the sandbox's
+    bound. Everything else is left to the sandbox, which refuses huge results while rendering.
+    """
+    issues: list[_Issue] = []
+    for node in tree.find_all((nodes.Mul, nodes.Pow)):
+        left, right = constant_number(node.left), constant_number(node.right)
+        name = expression_text(node).removeprefix("(").removesuffix(")")
+        reason = None
+        if left is not None and right is not None:
+            reason = oversized(node.operator, left, right)
+        elif isinstance(node, nodes.Mul):
+            for sequence, count_node, count in ((node.left, node.right, right), (node.right, node.left, left)):
+                if not makes_sequence(sequence) or makes_sequence(count_node):
+                    continue
+                if count is None:
+                    reason = (f"用 * 重复文字或列表，次数 {expression_text(count_node)} 不是固定的数字，结果可能极长"
+                              f"；次数须固定，结果最多 {MAX_REPETITION:,} 个字符或项")
+                elif isinstance(count, int) and sequence_length(sequence) * count > MAX_REPETITION:
+                    reason = (f"用 * 把文字或列表重复成 {sequence_length(sequence) * count:,} 个字符或项，"
+                              f"超过上限 {MAX_REPETITION:,}")
+                break
+        elif right is None:
+            reason = f"乘方 ** 的指数 {expression_text(node.right)} 不是固定的数字，结果可能极大"
+        elif abs(right) > MAX_EXPONENT:
+            reason = f"乘方 ** 的指数 {right:,} 过大，结果可能极大；指数最多 {MAX_EXPONENT}"
+        if reason is not None:
+            issues.append(_Issue(FindingKind.UNSAFE, name, f"使用了不允许的写法（{reason}）", node.lineno))
+    return issues
+
+
 def free_names(tree: nodes.Template) -> list[tuple[str, int]]:
     """(name, line) of each variable read where no loop, set, with or macro of the template binds it."""
     found: list[tuple[str, int]] = []
@@ -514,7 +646,8 @@ def source_issues(source: str, unknown: frozenset[str], env: jinja2.Environment)
     written = unsafe_issues(env.parse(source))
     seen = {(i.name, i.lineno) for i in written}
     folded = [i for i in unsafe_issues(optimize(env.parse(source), env)) if (i.name, i.lineno) not in seen]
-    return written + folded + unknown_issues(env.parse(source), unknown) + field_issues(env.parse(source))
+    # `*` and `**` are never folded (the sandbox intercepts them), so the tree as written suffices.
+    return written + folded + size_issues(env.parse(source)) + unknown_issues(env.parse(source), unknown) + field_issues(env.parse(source))
 
 
 def part_findings(part: str, source: str, paragraphs: Sequence[Paragraph],

@@ -145,6 +145,55 @@ def test_pipeline_refuses_exactly_the_templates_check_template_faults(tmp_path: 
         assert check.findings[0].text in str(refused.value)
 
 
+# `*` and `**` whose result may be huge: the count or exponent is not a fixed small number.
+# (The expressions that would take gigabytes or hours are in test_templates_safety.py, run in a
+# child process; these are cheap even where nothing bounds them.)
+HUGE_MAYBE = {
+    "count-from-a-variable": ("{{ '甲' * indicators|length }}",
+                              "用 * 重复文字或列表，次数 indicators|length 不是固定的数字"),
+    "count-first": ("{{ n * '甲' }}", "次数 n 不是固定的数字"),
+    "count-over-the-bound": ("{{ [0] * 100001 }}", "重复成 100,001 个字符或项，超过上限 100,000"),
+    "long-text-times-a-small-count": ("{{ '—' * 20000 * 10 }}", "重复成 200,000 个字符或项"),
+    "text-from-a-filter": ("{{ title|upper * n }}", "次数 n 不是固定的数字"),
+    "exponent-from-a-variable": ("{{ 2 ** n }}", "乘方 ** 的指数 n 不是固定的数字"),
+    "exponent-too-large": ("{{ budget.rate ** 1000 }}", "乘方 ** 的指数 1,000 过大"),
+    "fixed-power-too-large": ("{{ 7 ** 5000 }}", "用 ** 算出约 4,226 位的数字，超过上限 1,000 位"),
+    "fixed-product-too-large": ("{{ 10 ** 600 * 10 ** 600 }}", "用 * 算出约 1,201 位的数字，超过上限 1,000 位"),
+}
+
+
+@pytest.mark.parametrize(("expression", "words"), HUGE_MAYBE.values(), ids=HUGE_MAYBE.keys())
+def test_repetition_or_power_that_may_be_huge_is_refused_at_its_paragraph(
+        tmp_path: Path, expression: str, words: str) -> None:
+    path = build_template(tmp_path / "huge.docx", ["{{ title }}", f"合计：{expression}"])
+    found = [f for f in findings_of(path) if f.kind is FindingKind.UNSAFE]
+    assert len(found) == 1, found
+    assert found[0].where == f"正文第2段「合计：{expression}」"
+    assert found[0].message.startswith("使用了不允许的写法（") and words in found[0].message
+    with pytest.raises(TemplateInvalid, match=r"模板 huge\.docx 有误：正文第2段.*不允许的写法"):
+        checked_template(path)
+
+
+def test_variable_repetition_finding_names_the_expression_and_the_bound(tmp_path: Path) -> None:
+    path = build_template(tmp_path / "rep.docx", ["{{ title }}"], table=[["{{ '★' * indicators|length }}"]])
+    assert findings_of(path) == [Finding(
+        FindingKind.UNSAFE, "'★' * indicators|length",
+        "使用了不允许的写法（用 * 重复文字或列表，次数 indicators|length 不是固定的数字，结果可能极长；"
+        "次数须固定，结果最多 100,000 个字符或项）",
+        "表格1第1行第1列「{{ '★' * indicators|length }}」")]
+
+
+def test_small_fixed_repetition_and_ordinary_arithmetic_pass(tmp_path: Path) -> None:
+    path = build_template(tmp_path / "ok.docx", [
+        "{{ '—' * 20 }}", "{{ 3 * '-=' }}{{ '=' * 3 ~ title }}", "{{ [0] * 100000 }}",
+        "{{ 2 ** 10 }}", "{{ (indicators|length) ** 2 }}{{ budget.rate ** 0.5 }}",
+        "{{ indicators|length * 3 }}{{ weight_total * total_score }}",
+        "{{ 10 ** 10 ** 10 }}",  # (10 ** 10) ** 10: Jinja's ** groups to the left
+    ])
+    assert findings_of(path) == []
+    checked_template(path)
+
+
 def test_field_lists_match_the_context_the_pipeline_builds() -> None:
     context = report_context(evaluate(project((indicator(weight=Decimal(90)),))))
     dicts = {key for key, value in context.items() if isinstance(value, dict)}

@@ -4,7 +4,12 @@ text is never run as a template."""
 
 from __future__ import annotations
 
+import io
+import json
 import pickle
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import docx
@@ -14,7 +19,7 @@ from pipeline import cli, outputs, steps
 from pipeline.config import Settings
 from pipeline.errors import TemplateInvalid
 from pipeline.fastrender import CompiledTemplate
-from pipeline.render import Renderer
+from pipeline.render import Renderer, jinja_environment
 from pipeline.steps import PreparedReports, RunSummary, Status, checked_template, render_chunk_file
 from pipeline.templatecheck import FindingKind, template_check
 from tests.test_render import DEFAULT_TEMPLATE, SAMPLE_CONTEXT, make_template
@@ -43,11 +48,25 @@ DYNAMICALLY_UNSAFE = {
     "computed-attr": "{% set parts = ['__cla', 'ss__'] %}{{ title|attr(parts|join) }}",
 }
 
+# Expressions whose result would take gigabytes or hours to compute (`{{ 'x' * 300000000 }}` peaked
+# at 2.3 GB before the sandbox bounded `*` and `**`). `n` is a huge count in the context.
+HUGE_RESULTS = {
+    "text-repeated": "{{ 'x' * 300000000 }}",
+    "list-repeated": "{{ [1] * 10**9 }}",
+    "long-text-in-a-list-repeated": "{{ ['x' * 100000] * 100000 }}",  # 100,000 items, 10 GB printed
+    "huge-power": "{{ 10 ** (10 ** 10) }}",
+    "count-from-context": "{{ '甲' * n }}",
+}
+HUGE_COUNT = 300_000_000
+ROOT = Path(__file__).resolve().parents[1]
+
 # Expressions that fail while rendering for other reasons a clerk can cause.
 RENDER_ERRORS = {
     "division-by-zero": "{{ 1 / 0 }}",
     "text-plus-number": "{{ title + 1 }}",
     "format-without-argument": "{{ '{0}'.format() }}",
+    # The check cannot know title is text; the sandbox sees 12 characters * 100,000 > 100,000.
+    "variable-text-repeated-too-long": "{{ title * 100000 }}",
 }
 
 
@@ -94,6 +113,97 @@ def test_computed_attribute_names_pass_the_static_check_but_not_the_sandbox(
     compiled = checked_template(path)
     with pytest.raises(TemplateInvalid, match="sly.docx.*不允许"):
         compiled.render(SAMPLE_CONTEXT)
+
+
+# Runs in a child process limited to 1 GiB of address space, so that code without the bound
+# fails (MemoryError, or killed after the timeout) instead of taking the test machine's memory.
+_HUGE_PROBE = textwrap.dedent("""
+    import json, resource, sys, time, tracemalloc
+    from pathlib import Path
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    from pipeline.fastrender import CompiledTemplate
+    from pipeline.render import Renderer
+    from pipeline.templatecheck import template_check
+    from tests.test_render import SAMPLE_CONTEXT
+    path, count = Path(sys.argv[1]), int(sys.argv[2])
+    context = {**SAMPLE_CONTEXT, "n": count}
+
+    def measured(step):
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            outcome = step()
+        except Exception as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return {"outcome": outcome, "seconds": seconds, "peak_mb": peak / 2**20}
+
+    result = {
+        "check": measured(lambda: [f.text for f in template_check(path.name, path.read_bytes()).findings]),
+        "docxtpl": measured(lambda: len(Renderer.from_path(path).render(context))),
+        "compiled": measured(lambda: len(CompiledTemplate.from_path(path).render(context))),
+    }
+    result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result, ensure_ascii=False))
+""")
+
+
+@pytest.mark.parametrize("expression", HUGE_RESULTS.values(), ids=HUGE_RESULTS.keys())
+def test_huge_repetition_or_power_is_refused_by_the_check_and_by_the_sandbox_in_both_render_paths(
+        tmp_path: Path, expression: str) -> None:
+    path = make_template(tmp_path / "huge.docx", "{{ title }}", expression)
+    try:
+        probe = subprocess.run([sys.executable, "-c", _HUGE_PROBE, str(path), str(HUGE_COUNT)], cwd=ROOT,
+                               capture_output=True, text=True, timeout=60, check=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{expression} still computing after 60 s")
+    result = json.loads(probe.stdout)
+    # check-template refuses it, at its paragraph.
+    assert any(text.startswith("正文第2段") and "不允许的写法" in text and ("*" in text)
+               for text in result["check"]["outcome"]), result["check"]
+    # Past the check, both render paths refuse it in the sandbox, at once and without allocating it.
+    for path_name in ("docxtpl", "compiled"):
+        rendered = result[path_name]
+        assert rendered["outcome"].startswith("TemplateInvalid: 模板 huge.docx 有误：使用了不允许的写法（用 *"), rendered
+        assert "已拒绝渲染" in rendered["outcome"], rendered
+        assert rendered["seconds"] < 0.5, rendered
+        assert rendered["peak_mb"] < 20, rendered
+    assert result["maxrss_mb"] < 400, result
+
+
+def test_the_sandbox_compiles_repetition_and_power_into_its_checked_call() -> None:
+    # Jinja routes an operator through call_binop only if the environment intercepts it when
+    # the template is compiled; otherwise it would also fold `'x' * 300000000` while compiling.
+    code = jinja_environment().compile("{{ a * b }}{{ a ** b }}{{ 'x' * 3 }}", raw=True)
+    assert "environment.call_binop(context, '*', " in code
+    assert "environment.call_binop(context, '**', " in code
+    assert "'xxx'" not in code
+
+
+ORDINARY_ARITHMETIC = {
+    "{{ '—' * 10 }}": "——————————",
+    "{{ 3 * '-=' }}": "-=-=-=",
+    "{{ 2 ** 10 }}": "1024",
+    "{{ a * b }}": "7.5",
+    "{{ b ** 2 }}": "6.25",
+    "{{ 2 ** -1 }}": "0.5",
+    "{{ 10 ** 10 ** 10 }}": "1" + "0" * 100,  # Jinja's ** groups to the left: (10 ** 10) ** 10
+    "{{ [0] * 3 }}": "[0, 0, 0]",
+}
+
+
+@pytest.mark.parametrize("render_path", ["docxtpl", "compiled"])
+def test_ordinary_repetition_and_arithmetic_render_as_before(tmp_path: Path, render_path: str) -> None:
+    path = make_template(tmp_path / "sums.docx", *ORDINARY_ARITHMETIC)
+    context = {**SAMPLE_CONTEXT, "a": 3, "b": 2.5}
+    if render_path == "docxtpl":
+        report = Renderer.from_path(path).render(context)
+    else:
+        report = CompiledTemplate.from_path(path).render(context)
+    document = docx.Document(io.BytesIO(report))
+    assert [p.text for p in document.paragraphs] == list(ORDINARY_ARITHMETIC.values())
 
 
 def chunk_file(folder: Path, template: str, count: int = 2) -> Path:
