@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.config import Settings, apply_prefect_defaults
-from pipeline.errors import PerfreportError
+from pipeline.errors import PerfreportError, os_error_reason
 
 # Kept here (not imported from runtime.py) so `--help` does not import prefect.
 DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
@@ -37,13 +37,16 @@ CHECK_TEMPLATE_EXAMPLE = """Example:
 
 
 def workbooks_in(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
-    """The workbooks named by the arguments (a folder means its .xlsx files), and what is missing."""
+    """The workbooks named by the arguments, and what is missing. A folder means its workbooks
+    by the hot folder's rule (`hotfolder.workbook_entries`), so `run input/`, `serve`, `web` and
+    the annual flow agree on which files those are; a file named explicitly is taken as it is."""
+    from pipeline.hotfolder import workbook_entries
+
     found: list[Path] = []
     missing: list[str] = []
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.glob("*.xlsx")
-                           if p.is_file() and not p.name.startswith(("~$", ".")))
+            files = [Path(entry.path) for entry in workbook_entries(path)]
             if not files:
                 missing.append(f"文件夹 {path} 中没有 .xlsx 工作簿")
             found.extend(files)
@@ -108,10 +111,29 @@ def command_run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 codes.append(EXIT_REFUSED)
                 continue
+            except OSError as exc:  # the output folder is a file, read-only, full, or gone
+                print(f"✘ {workbook.name}：{os_error_message(exc, args.output_dir)}", file=sys.stderr)
+                codes.append(EXIT_REFUSED)
+                continue
             codes.append(print_summary(summary))
             if args.timings:
                 write_timings(args.timings, summary)
     return max(codes)
+
+
+def os_error_message(exc: OSError, output_dir: Path) -> str:
+    """A run's file-system failure in Chinese, naming the output folder when it is the culprit.
+
+    Writes are the usual cause (a share gone read-only, a full disk, a file where the folder
+    should be); their OSError names a path inside the output folder, or none at all (ENOSPC on a
+    write). Nothing was published: a run writes only into its hidden staging folder until done.
+    """
+    reason = os_error_reason(exc)
+    target = Path(os.fsdecode(exc.filename)) if exc.filename else None
+    inside = target is None or target.resolve().is_relative_to(output_dir.resolve())
+    if inside:
+        return f"无法写入输出文件夹 {output_dir}（{reason}）。请检查该文件夹是否存在、可写、磁盘是否已满；已有的输出未被改动。"
+    return f"无法读写 {target}（{reason}）。"
 
 
 def command_check_template(args: argparse.Namespace) -> int:
@@ -235,8 +257,9 @@ def command_serve(args: argparse.Namespace) -> int:
               "再设置 PREFECT_API_URL=http://127.0.0.1:4200/api", file=sys.stderr)
         return EXIT_REFUSED
     if not args.input_dir.is_dir():
-        print(f"✘ 输入文件夹不存在：{args.input_dir}", file=sys.stderr)
-        return EXIT_REFUSED
+        # Not refused: at boot a share may be mounted after the service starts, and a service
+        # that exits would be restarted until systemd gives up. The watcher waits for it.
+        print(f"⚠ 输入文件夹目前不存在或无法访问：{args.input_dir}；它出现后自动开始处理", file=sys.stderr)
     apply_prefect_defaults()
     from pipeline import service
 

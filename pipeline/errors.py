@@ -6,6 +6,7 @@ only `cli.py` turns them into Chinese text and an exit code.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,3 +72,17 @@ class ValidationFailed(PerfreportError):
 
 class TemplateInvalid(PerfreportError):
     """A report template cannot be read or rendered safely (exit code 2)."""
+
+
+# The file-system failures an office meets, in its words; others keep the system's own text.
+OS_ERROR_REASONS = {
+    errno.EEXIST: "同名的文件占用了文件夹的位置", errno.ENOTDIR: "路径中有一个文件而不是文件夹",
+    errno.EACCES: "没有访问权限", errno.EPERM: "没有访问权限", errno.EROFS: "只读",
+    errno.ENOSPC: "磁盘已满", errno.EDQUOT: "磁盘配额已满", errno.EFBIG: "文件超过了系统允许的大小",
+    errno.ENOENT: "文件夹不存在或已被移走", errno.EMFILE: "打开的文件过多", errno.EIO: "读写出错",
+}
+
+
+def os_error_reason(exc: OSError) -> str:
+    """Why a file operation failed, in Chinese where the office meets it, else the system's text."""
+    return OS_ERROR_REASONS.get(exc.errno or 0, exc.strerror or str(exc))

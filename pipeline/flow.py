@@ -99,8 +99,12 @@ def run_workbook(workbook: Path, settings: Settings) -> RunSummary:
     """Run the flow on one workbook with the task runner the settings ask for.
 
     The output lock is taken before the flow starts, so a second run on the same folder is
-    refused (outputs.OutputBusy) at once, without starting a Prefect server.
+    refused (outputs.OutputBusy) at once, without starting a Prefect server. So is a workbook
+    whose name may not write to its output folder (the archive's name, another workbook's folder).
     """
+    refused = hotfolder.output_folder_refusal(settings.output_dir, workbook)
+    if refused is not None:
+        return RunSummary(workbook, steps.Status.REFUSED, None, message=refused)
     with outputs.output_lock(outputs.workbook_output_dir(settings.output_dir, workbook)):
         try:
             return report_workbook.with_options(task_runner=runtime.task_runner(settings))(workbook, settings)

@@ -49,6 +49,9 @@ STATE_NAME = ".perfreport-hotfolder.json"
 STATE_VERSION = 1
 # One watcher per output folder (`serve` or `web`): its lock, beside the state it writes.
 WATCHER_LOCK_NAME = ".perfreport-hotfolder.lock"
+# Why the watcher of this output folder cannot do its work now (one Chinese line), for the web
+# page; absent while all is well. Read only while the watcher's lock is held (`runs`).
+HEALTH_NAME = ".perfreport-hotfolder.problem"
 ARCHIVE_DIR = "_archive"
 # Sortable, and without the colons Windows forbids in a name.
 ARCHIVE_STAMP = "%Y%m%d-%H%M%S"
@@ -68,24 +71,54 @@ def is_workbook_name(name: str) -> bool:
             and not lowered.endswith(TEMPORARY_SUFFIXES))
 
 
-def is_file_in_folder(entry: os.DirEntry[str], folder: Path) -> bool:
-    """Whether `entry` is a regular file of `folder` itself; a symlink counts only when it
-    points at such a file, so a link cannot feed the service a file from elsewhere."""
-    if not entry.is_symlink():
-        return entry.is_file(follow_symlinks=False)
-    try:
-        target = Path(entry.path).resolve(strict=True)
-    except (OSError, RuntimeError):  # dangling, or a loop
-        return False
-    return target.parent == folder.resolve() and target.is_file()
+def is_file_in_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether `entry` is a regular file of its folder itself. A symlink never counts: one that
+    leads elsewhere would feed the service a file from outside, and one to a workbook beside it
+    would run that workbook a second time under another name."""
+    return entry.is_file(follow_symlinks=False)
 
 
 def workbook_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
-    """The entries of `folder` (not its subfolders) that count as workbooks, by name."""
+    """The entries of `folder` (not its subfolders) that count as workbooks, by name.
+
+    The one rule of which files are workbooks, for `perfreport run <folder>`, the hot folder,
+    the web page and the annual flow alike.
+    """
     with os.scandir(folder) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
-            if is_workbook_name(entry.name) and is_file_in_folder(entry, folder):
+            if is_workbook_name(entry.name) and is_file_in_folder(entry):
                 yield entry
+
+
+def name_refusal(name: str) -> str | None:
+    """Why a workbook file name cannot be used, in Chinese; None when it can.
+
+    A workbook's outputs go to output/<its name>/, and output/_archive/ holds every earlier output
+    and every replaced input: "_archive.xlsx" would have its run replace the archive.
+    """
+    folder = outputs.output_folder_name(Path(name).stem)
+    if outputs.windows_key(folder) == outputs.windows_key(ARCHIVE_DIR):
+        return (f"文件名“{name}”是保留名称：输出文件夹 {ARCHIVE_DIR} 用于存放历次输出和被替换的工作簿。"
+                "请把工作簿改名后重新放入")
+    return None
+
+
+def output_folder_refusal(output_dir: Path, workbook: Path) -> str | None:
+    """Why `workbook` may not write to its output folder, in Chinese; None when it may.
+
+    A reserved name (`name_refusal`), or a folder that already holds the outputs of another
+    workbook of the same folder: two names Windows takes for one ("A.xlsx" and "a.xlsx" when
+    output/ is a share) must not replace each other's reports.
+    """
+    refused = name_refusal(workbook.name)
+    if refused is not None:
+        return refused
+    final = outputs.workbook_output_dir(output_dir, workbook)
+    owner = outputs.folder_owner(final)
+    if owner is not None and owner != workbook.name and (workbook.parent / owner).is_file():
+        return (f"输出文件夹 {final} 中是同一文件夹里另一个工作簿“{owner}”的报告（两个文件名在 Windows 上被视为同名）。"
+                "请把其中一个工作簿改名后重新放入")
+    return None
 
 
 # --- 2. complete files only -----------------------------------------------------------------
@@ -318,6 +351,30 @@ def needs_run(path: Path, state: HotfolderState, sha256: str | None = None) -> b
     return last.sha256 != (sha256 or content_sha256(path))
 
 
+def save_health(output_dir: Path, problem: str | None) -> None:
+    """Record why the watcher cannot work (or, with None, that it can again) for the web page.
+
+    Best effort: when the output folder itself is what fails, there is nowhere to write it, and
+    the watcher's log says it instead.
+    """
+    path = output_dir / HEALTH_NAME
+    try:
+        if problem is None:
+            path.unlink(missing_ok=True)
+        elif load_health(output_dir) != problem:
+            outputs.atomic_write(path, problem.encode("utf-8"))
+    except OSError:
+        pass
+
+
+def load_health(output_dir: Path) -> str | None:
+    """What `save_health` recorded last, or None."""
+    try:
+        return (output_dir / HEALTH_NAME).read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 # --- 4. archive before replace --------------------------------------------------------------
 
 
@@ -349,9 +406,9 @@ def archive_previous_outputs(output_dir: Path, workbook: Path,
     """
     final = outputs.workbook_output_dir(output_dir, workbook)
     root = archive_root(output_dir)
-    if outputs.windows_key(final.name) == outputs.windows_key(root.name):
-        # "_archive.xlsx" would have the archive itself as its output folder.
-        raise ValueError(f"{workbook.name}: its output folder {final} is the archive folder")
+    refused = name_refusal(workbook.name)
+    if refused is not None:  # callers check first; this guards the archive all the same
+        raise outputs.OutputRefused(final, refused)
     with outputs.output_lock(final):
         if not final.exists():
             return None

@@ -146,9 +146,29 @@ def report_filenames(projects: Sequence[tuple[str, str]]) -> list[str]:
     return names
 
 
+# Characters of a name's hash added to an output folder whose workbook name had to be changed.
+NAME_HASH_CHARS = 8
+
+
+def output_folder_name(stem: str) -> str:
+    """The output folder name of a workbook stem: the stem itself when it is already a safe name.
+
+    One folder per workbook name, never shared: when `safe_stem` has to change a stem (a forbidden
+    character, another Unicode form, a cut at 60 characters, a Windows device name) two names could
+    come out alike ("a:b" and "a_b", the NFC and NFD spellings of one name), so the changed stem
+    carries a short hash of the name as typed ("a_b-1f0c3e9a"). A plain name is kept as it is.
+    """
+    safe = safe_stem(stem)
+    if safe == stem:
+        return safe
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:NAME_HASH_CHARS]
+    return f"{cut_to_fit(safe)[: MAX_STEM_CHARS - NAME_HASH_CHARS - 1]}-{digest}"
+
+
 def workbook_output_dir(output_dir: Path, workbook: Path) -> Path:
-    """The folder of one workbook's outputs: output/<workbook name without .xlsx>/."""
-    return output_dir / safe_stem(workbook.stem)
+    """The folder of one workbook's outputs: output/<workbook name without .xlsx>/ (see
+    `output_folder_name` for names that are not valid as they are)."""
+    return output_dir / output_folder_name(workbook.stem)
 
 
 # The hidden folders a run keeps beside output/<workbook>/. Each kind says what its content is,
@@ -243,6 +263,23 @@ def recover_leftovers(final: Path) -> None:
         previous.remove(latest)
     for folder in previous:
         delete_folder(folder, final)
+
+
+def folder_owner(final: Path) -> str | None:
+    """The workbook file name whose run published `final` (its manifest's input), or None."""
+    try:
+        manifest = json.loads((final / MANIFEST_NAME).read_text(encoding="utf-8"))
+        return str(manifest["input"]["file"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class OutputRefused(Exception):
+    """A workbook may not write to its output folder (a reserved name, another workbook's folder)."""
+
+    def __init__(self, folder: Path, reason: str) -> None:
+        super().__init__(reason)
+        self.folder, self.reason = folder, reason
 
 
 class OutputBusy(Exception):

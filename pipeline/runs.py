@@ -209,6 +209,17 @@ def is_watched(output_dir: Path, held: outputs.HeldLocks) -> bool:
     return held.holds(output_dir / hotfolder.WATCHER_LOCK_NAME) is not False
 
 
+def watcher_problem(output_dir: Path, held: outputs.HeldLocks | None = None) -> str | None:
+    """Why the hot-folder watcher of `output_dir` cannot process workbooks now, or None.
+
+    Only a live watcher's record counts (its lock is held): a watcher that was killed leaves its
+    last record behind, and the next one clears it as it starts.
+    """
+    if (held or outputs.held_locks()).holds(output_dir / hotfolder.WATCHER_LOCK_NAME) is False:
+        return None
+    return hotfolder.load_health(output_dir)
+
+
 def refused_view(workbook: Path, name: str, processed: hotfolder.Processed) -> RunView:
     """The view of a run that ended without publishing outputs (a file that could not be read)."""
     when = None

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pipeline import hotfolder, outputs
-from pipeline.errors import WorkbookRefused
+from pipeline.errors import WorkbookRefused, os_error_reason
 
 DEPLOYMENT = "annual"
 ANNUAL_CRON = "0 8 15 1 *"  # 15 January, 08:00
@@ -98,6 +98,11 @@ def refusal(workbook: Path) -> tuple[str, str] | None:
     return None
 
 
+# After a failure of the folders themselves (a share gone, too many open files), wait this long
+# before looking again, up to RETRY_MAX_SECONDS as the failure goes on.
+RETRY_MAX_SECONDS = 60.0
+
+
 def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
                  poll_seconds: float = POLL_SECONDS, start_run: RunStarter = run_for_file,
                  wake: threading.Event | None = None) -> None:
@@ -106,52 +111,133 @@ def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
     Setting `wake` polls at once instead of at the next interval (the web page does after an
     upload). Only one watcher per output folder: a second one (say `web` beside `serve`) logs
     that the folder is watched already and returns, so no workbook is ever run twice.
+
+    It never ends on its own: an input folder that does not exist yet, a share that disappears
+    for a while or a process out of file handles is logged once, shown on the web page
+    (`hotfolder.save_health`) and retried, with the wait growing to RETRY_MAX_SECONDS.
     """
-    logger = logging.getLogger("perfreport.hotfolder")
-    try:
-        with outputs.held_lock(output_dir / hotfolder.WATCHER_LOCK_NAME):
-            logger.info("watching %s", input_dir)
-            poll_until_stopped(input_dir, output_dir, stop, poll_seconds, start_run, wake or threading.Event())
-    except outputs.OutputBusy:
-        logger.warning("%s 已由另一个 perfreport 进程监视，本进程不再重复处理", input_dir)
+    logger = OnceLogger(logging.getLogger("perfreport.hotfolder"))
+    wake = wake or threading.Event()
+    failures = 0
+    while not stop.is_set():
+        try:
+            with outputs.held_lock(output_dir / hotfolder.WATCHER_LOCK_NAME):
+                logger.info("watching", "watching %s", input_dir)
+                poll_until_stopped(input_dir, output_dir, stop, poll_seconds, start_run, wake, logger)
+            return
+        except outputs.OutputBusy:
+            logger.warning("busy", "%s 已由另一个 perfreport 进程监视，本进程不再重复处理", input_dir)
+            return
+        except OSError as exc:  # the output folder itself: no lock, so no health file either
+            failures += 1
+            logger.error("lock", "无法在输出文件夹 %s 中开始监视（%s），稍后重试", output_dir, os_error_reason(exc))
+        wake.wait(retry_seconds(poll_seconds, failures))
+        wake.clear()
+
+
+class OnceLogger:
+    """A logger that writes a message only when it differs from the last one of its topic.
+
+    The watcher meets the same condition on every poll for as long as it lasts (a missing folder,
+    an unreadable state file): once in the log, and again only when it changes or ends.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self.last: dict[str, str] = {}
+
+    def log(self, level: int, topic: str, message: str, *args: object) -> None:
+        """Log `message % args` at `level` unless it is what `topic` said last."""
+        text = message % args if args else message
+        if self.last.get(topic) != text:
+            self.last[topic] = text
+            self.logger.log(level, text)
+
+    def info(self, topic: str, message: str, *args: object) -> None:
+        self.log(logging.INFO, topic, message, *args)
+
+    def warning(self, topic: str, message: str, *args: object) -> None:
+        self.log(logging.WARNING, topic, message, *args)
+
+    def error(self, topic: str, message: str, *args: object) -> None:
+        self.log(logging.ERROR, topic, message, *args)
+
+    def forget(self, topic: str) -> None:
+        """The condition of `topic` ended: log it again should it come back."""
+        self.last.pop(topic, None)
+
+
+def retry_seconds(poll_seconds: float, failures: int) -> float:
+    """How long to wait after `failures` failures in a row: the poll interval, doubling, capped."""
+    return min(RETRY_MAX_SECONDS, poll_seconds * 2 ** min(failures - 1, 10))
 
 
 def poll_until_stopped(input_dir: Path, output_dir: Path, stop: threading.Event, poll_seconds: float,
-                       start_run: RunStarter, wake: threading.Event) -> None:
+                       start_run: RunStarter, wake: threading.Event, logger: OnceLogger) -> None:
     """The watcher's loop, run while holding the watcher lock."""
-    logger = logging.getLogger("perfreport.hotfolder")
     state_file = hotfolder.state_path(output_dir)
     previous: hotfolder.Observations = {}
+    failures = 0
+    hotfolder.save_health(output_dir, None)  # what a watcher killed earlier may have left
     while not stop.is_set():
-        polled = hotfolder.poll(input_dir, previous, time.monotonic())
+        try:
+            polled = hotfolder.poll(input_dir, previous, time.monotonic())
+        except OSError as exc:  # the folder is missing, unmounted, or no handle is left to list it
+            failures += 1
+            problem = f"无法读取输入文件夹 {input_dir}（{os_error_reason(exc)}），恢复后将自动继续"
+            logger.error("poll", "%s", problem)
+            hotfolder.save_health(output_dir, problem)
+            wake.wait(retry_seconds(poll_seconds, failures))
+            wake.clear()
+            continue
+        if failures:
+            failures = 0
+            logger.forget("poll")
+            logger.info("poll", "输入文件夹 %s 已恢复，继续自动处理", input_dir)
+            hotfolder.save_health(output_dir, None)
         previous = polled.observations
         for path in polled.ready:
             if stop.is_set():
                 return
-            sha256 = polled.observations[path.name].sha256
+            sha256 = polled.observations[path.name].sha256 or ""
             try:
-                state = hotfolder.load_state(state_file)
-            except hotfolder.StateUnreadable as exc:
-                # Treating it as empty would run (and archive) every workbook again: stop instead,
-                # loudly, until an administrator looks at the file.
-                logger.error("%s 无法读取（%s），暂停自动处理 %s", state_file, exc, path.name)
-                continue
-            if not hotfolder.needs_run(path, state, sha256):
-                continue
-            try:
-                hotfolder.archive_previous_outputs(output_dir, path)
-                outcome, message = refusal(path) or start_run(path, input_dir, output_dir)
-            except (WorkbookRefused, OSError) as exc:
-                logger.warning("%s: %s", path.name, exc)
-                continue
-            except Exception as exc:  # noqa: BLE001 - e.g. the deployment not registered yet: next poll
-                logger.warning("%s: run not started (%s); trying again", path.name, exc)
-                previous = {}
-                continue
-            hotfolder.save_state(state_file, hotfolder.with_run(state, path.name, sha256 or "", outcome,
-                                                                datetime.now(), message))
+                run_if_needed(path, sha256, input_dir, output_dir, state_file, start_run, logger)
+            except OSError as exc:  # the output folder (state, archive) failed: the next poll tries again
+                logger.error(f"file:{path.name}", "%s：无法处理（%s），稍后重试", path.name, os_error_reason(exc))
+            except Exception as exc:  # noqa: BLE001 - another run writing its outputs, the deployment
+                # not registered yet: tried again at the next poll (the file stays hashed meanwhile).
+                logger.warning(f"file:{path.name}", "%s: run not started (%s); trying again", path.name, exc)
         wake.wait(poll_seconds)
         wake.clear()
+
+
+def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, state_file: Path,
+                  start_run: RunStarter, logger: OnceLogger) -> None:
+    """Run one ready workbook unless its content was processed already, and record how it ended.
+
+    A workbook that cannot run for a reason that would repeat (a reserved name, a zip bomb) is
+    recorded as refused with that reason, once: the same content is not tried again, and the web
+    page shows why.
+    """
+    try:
+        state = hotfolder.load_state(state_file)
+    except hotfolder.StateUnreadable as exc:
+        # Treating it as empty would run (and archive) every workbook again: stop instead,
+        # loudly, until an administrator looks at the file.
+        logger.error("state", "%s 无法读取（%s），暂停自动处理", state_file, exc)
+        return
+    logger.forget("state")
+    if not hotfolder.needs_run(path, state, sha256):
+        return
+    refused = hotfolder.output_folder_refusal(output_dir, path)
+    if refused is not None:
+        outcome, message = REFUSED, refused
+    else:
+        hotfolder.archive_previous_outputs(output_dir, path)
+        outcome, message = refusal(path) or start_run(path, input_dir, output_dir)
+    logger.forget(f"file:{path.name}")
+    hotfolder.save_state(state_file, hotfolder.with_run(state, path.name, sha256, outcome, datetime.now(),
+                                                        message))
 
 
 def serve(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE,
