@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from pipeline.config import Settings, apply_prefect_defaults
 from pipeline.errors import PerfreportError, os_error_reason
@@ -18,6 +19,8 @@ from pipeline.errors import PerfreportError, os_error_reason
 # Kept here (not imported from runtime.py) so `--help` does not import prefect.
 DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
 WEB_TOKEN_ENV = "PERFREPORT_WEB_TOKEN"
+WEB_HOSTS_ENV = "PERFREPORT_WEB_HOSTS"
+WEB_PUBLIC_URL_ENV = "PERFREPORT_WEB_PUBLIC_URL"
 MIN_TOKEN_CHARS = 16
 
 EXIT_OK, EXIT_INVALID, EXIT_REFUSED, EXIT_INTERNAL = 0, 1, 2, 3
@@ -236,7 +239,8 @@ def parser() -> argparse.ArgumentParser:
         description="在浏览器中上传工作簿，查看每次处理的状态、问题清单和结果，下载报告、压缩包和汇总表。"
                     f"默认只在本机 127.0.0.1 上提供；在其他地址上提供时必须设置访问令牌（环境变量 {WEB_TOKEN_ENV}）。",
         epilog="Example:\n  perfreport web --input-dir input --output-dir output\n"
-               f"  {WEB_TOKEN_ENV}=$(openssl rand -hex 16) perfreport web --host 0.0.0.0 --port 8000",
+               f"  {WEB_TOKEN_ENV}=$(openssl rand -hex 16) perfreport web --host 0.0.0.0 --port 8000\n"
+               "  （经 HTTPS 反向代理时再加 --public-url https://reports.example.gov.cn）",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     web.add_argument("--input-dir", type=Path, default=Path("input"), help="上传的工作簿放入的输入文件夹（默认 input/）")
@@ -246,6 +250,18 @@ def parser() -> argparse.ArgumentParser:
     web.add_argument("--max-upload-mb", type=int, default=200, help="上传文件大小上限，MB（默认 200）")
     web.add_argument("--no-watch", action="store_true",
                      help="不在本进程中处理上传的工作簿（由同一文件夹上的 perfreport serve 处理）")
+    web.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                     help="浏览器可以用来访问本页面的主机名（NAME 或 NAME:PORT），可写多次；"
+                          f"本机名称总是可以（也可设环境变量 {WEB_HOSTS_ENV}，逗号分隔）")
+    web.add_argument("--public-url", default=None, metavar="URL",
+                     help="经反向代理（如 HTTPS）对外提供时的网址，如 https://reports.example.gov.cn"
+                          f"（也可设环境变量 {WEB_PUBLIC_URL_ENV}）")
+    web.add_argument("--secure-cookie", action="store_true",
+                     help="访问令牌的 Cookie 只通过 HTTPS 发送（--public-url 以 https 开头时自动启用）")
+    web.add_argument("--max-connections", type=int, default=200, help="同时连接数上限（默认 200）")
+    # For tests: the time limits on a request head and on a stalled body, in seconds.
+    web.add_argument("--head-timeout", type=float, default=None, help=argparse.SUPPRESS)
+    web.add_argument("--body-timeout", type=float, default=None, help=argparse.SUPPRESS)
     web.set_defaults(handler=command_web)
     return top
 
@@ -272,7 +288,8 @@ def command_serve(args: argparse.Namespace) -> int:
 def command_web(args: argparse.Namespace) -> int:
     """`perfreport web`: the upload and download page, until interrupted."""
     token = os.environ.get(WEB_TOKEN_ENV) or None
-    from pipeline.web import WebSettings, is_loopback, serve_web
+    from pipeline.web import WebSettings, serve_web
+    from pipeline.webguard import host_and_port, is_loopback, public_origin
 
     if not is_loopback(args.host) and token is None:
         print(f"✘ 在 {args.host} 上提供网页时，其他电脑也能访问：请先设置访问令牌，例如\n"
@@ -284,11 +301,32 @@ def command_web(args: argparse.Namespace) -> int:
     if args.max_upload_mb < 1:
         print("✘ --max-upload-mb 至少为 1。", file=sys.stderr)
         return EXIT_REFUSED
+    if args.max_connections < 1:
+        print("✘ --max-connections 至少为 1。", file=sys.stderr)
+        return EXIT_REFUSED
+    hosts = [*args.allowed_host, *(os.environ.get(WEB_HOSTS_ENV) or "").split(",")]
+    hosts = [host.strip() for host in hosts if host.strip()]
+    wrong = [host for host in hosts if host_and_port(host) is None]
+    if wrong:
+        print(f"✘ 主机名无效：{'、'.join(wrong)}（应为 NAME 或 NAME:PORT，如 reports.example.gov.cn）。", file=sys.stderr)
+        return EXIT_REFUSED
+    public_url = args.public_url or os.environ.get(WEB_PUBLIC_URL_ENV) or None
+    if public_url is not None and (public_origin(public_url) is None
+                                   or urlsplit(public_url).path not in ("", "/")):
+        print(f"✘ 对外网址无效：{public_url}（应为 http:// 或 https:// 加主机名，不带路径，"
+              "如 https://reports.example.gov.cn）。", file=sys.stderr)
+        return EXIT_REFUSED
     apply_prefect_defaults()
+    timeouts = {name: value for name, value in (("head_timeout", args.head_timeout),
+                                                ("body_timeout", args.body_timeout)) if value is not None}
     settings = WebSettings(input_dir=args.input_dir, output_dir=args.output_dir, token=token,
-                           max_upload_bytes=args.max_upload_mb * 1024 * 1024, watch=not args.no_watch)
+                           max_upload_bytes=args.max_upload_mb * 1024 * 1024, watch=not args.no_watch,
+                           port=args.port, allowed_hosts=tuple(hosts), public_url=public_url,
+                           secure_cookie=args.secure_cookie,
+                           max_connections=args.max_connections, **timeouts)
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"网页地址：http://{shown}:{args.port}/{'?token=…' if token else ''}（按 Ctrl+C 停止）", flush=True)
+    address = public_url.rstrip("/") + "/" if public_url else f"http://{shown}:{args.port}/"
+    print(f"网页地址：{address}{'?token=…' if token else ''}（按 Ctrl+C 停止）", flush=True)
     try:
         serve_web(settings, args.host, args.port)
     except OSError as exc:  # the port is taken, or the address is not this machine's

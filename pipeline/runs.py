@@ -305,14 +305,23 @@ def shown_cell(column: str, value: object) -> object:
     return int(value) if value.is_integer() else value
 
 
-def problems_table(folder: Path, cache: FolderCache, limit: int = SHOWN_PROBLEM_ROWS) -> Table | None:
+def shown_table(output_dir: Path, run: RunView, relative: str, cache: FolderCache, limit: int) -> Table | None:
+    """The first rows of one of `run`'s output workbooks, read only as a download would be
+    (`output_file`: listed, inside the folder, no link), or None."""
+    path = output_file(output_dir, run, relative)
+    return cache.table(path, limit) if path is not None else None
+
+
+def problems_table(output_dir: Path, run: RunView, cache: FolderCache,
+                   limit: int = SHOWN_PROBLEM_ROWS) -> Table | None:
     """The run's 校验报告 (errors first, as written), or None when it has none."""
-    return cache.table(folder / outputs.PROBLEMS_NAME, limit)
+    return shown_table(output_dir, run, outputs.PROBLEMS_NAME, cache, limit)
 
 
-def summary_table(folder: Path, cache: FolderCache, limit: int = SHOWN_SUMMARY_ROWS) -> Table | None:
+def summary_table(output_dir: Path, run: RunView, cache: FolderCache,
+                  limit: int = SHOWN_SUMMARY_ROWS) -> Table | None:
     """The run's 汇总表, or None when it has none."""
-    return cache.table(folder / outputs.SUMMARY_NAME, limit)
+    return shown_table(output_dir, run, outputs.SUMMARY_NAME, cache, limit)
 
 
 def percent_value(text: object) -> float | None:

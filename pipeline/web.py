@@ -6,42 +6,67 @@ started by the hot folder, the schedule or the command line appear as well as it
 
 An upload is checked like a hot-folder file and more (name, size, a readable and safe .xlsx),
 then moved into the input folder under a hidden temporary name and renamed into place, which is
-what the hot folder picks up. A workbook already there under that name is first copied to
-output/_archive/, since it is the office's own file. When no other perfreport process watches
-the input folder, this one does (`service.watch_folder`, one `perfreport run` process per file).
+what the hot folder picks up (`uploads.py`). A workbook already there under that name is first
+copied to output/_archive/, since it is the office's own file. When no other perfreport process
+watches the input folder, this one does (`service.watch_folder`, one `perfreport run` process per
+file).
 
-Access: on loopback by default, open. Listening on another address needs an access token; with a
-token every request must bring it (`?token=` once, which sets a cookie, or an
-`Authorization: Bearer` header). A POST must come from the page itself (Origin checked, cookie
-SameSite=Lax). Downloads are limited to the files a run's manifest lists, inside its folder.
+Access: on loopback by default, open, but only to requests whose Host is a loopback name with the
+listening port (a page of another site whose name was re-pointed at 127.0.0.1 — DNS rebinding —
+is refused). Listening on another address needs an access token; with a token every request must
+bring it (`?token=` once, which sets a cookie, or an `Authorization: Bearer` header), and Hosts
+may be limited to an allow-list (`--allowed-host`, `--public-url`). A POST must come from the
+page itself (Origin checked, cookie SameSite=Lax). Downloads are limited to the files a run's
+manifest lists, inside its folder. Every answer carries a strict Content-Security-Policy and is
+not cached. Served by uvicorn with a time limit on each request head and on a stalled body, and
+a limit on connections (`webguard.GuardedH11Protocol`). The HTTP-level guards (Host, Origin, body
+limit, headers, protocol) are in `webguard.py`; this module holds the settings, pages and tokens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
-import ipaddress
-import os
-import shutil
-import socket
 import threading
-import unicodedata
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from pipeline import hotfolder, outputs, runs, service
-from pipeline.errors import WorkbookRefused
+from pipeline.uploads import (
+    UploadRejected,
+    remove_stale_parts,
+    replaced_upload,
+    save_upload,
+    upload_id,
+    uploaded_name,
+)
+from pipeline.webguard import (
+    BODY_TIMEOUT_SECONDS,
+    DEFAULT_MAX_CONNECTIONS,
+    HEAD_TIMEOUT_SECONDS,
+    BodyLimit,
+    Scope,
+    SecurityHeaders,
+    allowed_host,
+    guarded_protocol,
+    limit_repeated_logs,
+    listening_socket,
+    public_origin,
+    raise_open_files_limit,
+    same_origin,
+    same_origin_path,
+    security_headers,
+)
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 DEFAULT_MAX_UPLOAD_MB = 200  # a province's 100,000-project workbook is about 60 MB
@@ -51,12 +76,6 @@ FORM_OVERHEAD = 64 * 1024
 REFRESH_SECONDS = 3
 UPLOAD_FIELD = "workbook"
 PAGES = Path(__file__).resolve().parent / "webpages"
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,64 +89,13 @@ class WebSettings:
     watch: bool = True  # run the hot-folder watcher here unless another process does
     poll_seconds: float = 2.0
     start_run: service.RunStarter = field(default=service.run_in_child_process)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: may resolve to anything
-
-
-class UploadTooLarge(Exception):
-    """The request body passed the upload limit."""
-
-
-class BodyLimit:
-    """ASGI middleware: refuse a request body over `limit` bytes, before it reaches a disk.
-
-    Content-Length is checked first; a body sent without one (chunked) is counted as it arrives
-    and cut off at the limit, so a client cannot fill the disk by leaving the length out.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int, refuse: Callable[[Scope], Response]) -> None:
-        self.app, self.limit, self.refuse = app, limit, refuse
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self.refuse(scope)(scope, receive, send)
-            return
-        received = 0
-        started = False
-
-        async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise UploadTooLarge
-            return message
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except* UploadTooLarge:
-            # except*: the "http" middleware reads the body in a task group, which raises the
-            # error inside an ExceptionGroup.
-            if not started:
-                await self.refuse(scope)(scope, receive, send)
+    port: int = DEFAULT_PORT  # the listening port, which a loopback Host must name
+    allowed_hosts: tuple[str, ...] = ()  # Host names (NAME or NAME:PORT) accepted besides loopback ones
+    public_url: str | None = None  # the address a TLS-terminating proxy serves the page at
+    secure_cookie: bool = False  # the token cookie only over HTTPS (also when public_url is https)
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    head_timeout: float = HEAD_TIMEOUT_SECONDS
+    body_timeout: float = BODY_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -151,85 +119,6 @@ class Watcher:
         """Stop after the current run, if any."""
         self.stop.set()
         self.wake.set()
-
-
-def uploaded_name(filename: str | None) -> str | None:
-    """The input-folder name for an uploaded file's name, or None when it is not a workbook's.
-
-    The browser's name is only a suggestion: its folder part (either slash) goes, the stem is
-    made safe like an output name, and what is left must pass the hot folder's own name rule.
-    """
-    if not filename:
-        return None
-    base = PurePosixPath(unicodedata.normalize("NFC", filename).replace("\\", "/")).name
-    if not hotfolder.is_workbook_name(base):
-        return None
-    return outputs.safe_stem(base[: -len(hotfolder.WORKBOOK_SUFFIX)]) + hotfolder.WORKBOOK_SUFFIX
-
-
-class UploadRejected(Exception):
-    """An upload that is not accepted, with the Chinese reason and the HTTP status."""
-
-    def __init__(self, reason: str, status: int = 400) -> None:
-        super().__init__(reason)
-        self.reason, self.status = reason, status
-
-
-def save_upload(upload: UploadFile, name: str, settings: WebSettings) -> tuple[Path, bool]:
-    """Check an uploaded workbook and put it into the input folder as `name`.
-
-    Returns its path and whether it is new content (False: the same bytes are there already).
-    Written under a hidden name the hot folder ignores, checked there, then renamed into place,
-    so the watcher never sees a half-written or unchecked file.
-    """
-    from pipeline.workbook import refuse_unreadable  # pandas and openpyxl: only when needed
-
-    settings.input_dir.mkdir(parents=True, exist_ok=True)
-    part = settings.input_dir / f".perfreport-upload-{uuid.uuid4().hex}.part"
-    try:
-        with part.open("wb") as handle:
-            upload.file.seek(0)
-            shutil.copyfileobj(upload.file, handle, 1 << 20)
-            if handle.tell() > settings.max_upload_bytes:
-                raise UploadRejected(f"文件超过上传上限 {settings.max_upload_bytes // (1024 * 1024)} MB。", 413)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            refuse_unreadable(part)
-        except WorkbookRefused as exc:
-            raise UploadRejected(exc.reason, 415) from None
-        target = settings.input_dir / name
-        if target.is_file() and outputs.sha256_of(target) == outputs.sha256_of(part):
-            return target, False
-        if target.exists():
-            keep_replaced_input(target, settings.output_dir)
-        os.replace(part, target)
-        return target, True
-    except OSError as exc:  # a read-only share, a full disk, a folder named like the workbook
-        raise UploadRejected(f"无法保存到输入文件夹：{exc.strerror or exc}", 500) from None
-    finally:
-        part.unlink(missing_ok=True)
-
-
-def keep_replaced_input(target: Path, output_dir: Path) -> Path:
-    """Copy a workbook about to be replaced by an upload to output/_archive/<stem>-输入-<time>.xlsx.
-
-    Created exclusively ("xb"): two uploads in one second race for a name, and the loser takes
-    the next one instead of overwriting the winner's copy.
-    """
-    root = hotfolder.archive_root(output_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime(hotfolder.ARCHIVE_STAMP)
-    for _ in range(hotfolder.ARCHIVE_ATTEMPTS):
-        kept = hotfolder.archive_path(root, f"{target.stem}-输入", stamp, hotfolder.WORKBOOK_SUFFIX)
-        try:
-            with target.open("rb") as source, kept.open("xb") as copy:
-                shutil.copyfileobj(source, copy, 1 << 20)
-        except FileExistsError:
-            continue
-        shutil.copystat(target, kept)
-        return kept
-    raise FileExistsError(f"no free archive name for {target.name} in {root}")
 
 
 def run_url(name: str) -> str:
@@ -256,18 +145,11 @@ def has_token(request: Request, token: str) -> bool:
 
 
 def without_token(request: Request) -> str:
-    """The request's path and query without `token`, still percent-encoded, as a relative URL."""
+    """The request's path and query without `token`, still percent-encoded, as a path of this
+    server (never another host's address, whatever the request's path)."""
     query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
     path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-    return path + (f"?{query}" if query else "")
-
-
-def same_origin(request: Request) -> bool:
-    """Whether a POST comes from a page of this server. Browsers send Origin with every POST, so
-    another site's form is refused (a local page could otherwise upload as the officer); a client
-    without one (curl, a script) is not a browser that could be tricked."""
-    origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+    return same_origin_path(path) + (f"?{query}" if query else "")
 
 
 def create_app(settings: WebSettings) -> FastAPI:
@@ -278,9 +160,14 @@ def create_app(settings: WebSettings) -> FastAPI:
                              max_upload_mb=settings.max_upload_bytes // (1024 * 1024))
     cache = runs.FolderCache()
     watcher = Watcher()
+    public = public_origin(settings.public_url)
+    # Behind an HTTPS proxy the browser sees https even though this server speaks plain http.
+    secure_cookie = settings.secure_cookie or (public or "").startswith("https:")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        with contextlib.suppress(OSError):  # an input folder that cannot be read: the page says so later
+            remove_stale_parts(settings.input_dir)
         if settings.watch:
             watcher.start(settings)
         try:
@@ -296,7 +183,8 @@ def create_app(settings: WebSettings) -> FastAPI:
     def index_page(request: Request, status: int = 200, error: str = "") -> HTMLResponse:
         listed = runs.list_runs(settings.input_dir, settings.output_dir, cache)
         return page(request, "index.html", status, runs=listed, error=error,
-                    busy=any(r.status == runs.RUNNING for r in listed))
+                    busy=any(r.status == runs.RUNNING for r in listed),
+                    watcher_problem=runs.watcher_problem(settings.output_dir))
 
     def too_large(scope: Scope) -> Response:
         # No run list here: this answer is given before the token is checked.
@@ -304,6 +192,10 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.middleware("http")
     async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if not allowed_host(settings, request.scope.get("scheme", "http"), request.headers.get("host")):
+            # First, before the token: a page of another site that re-pointed its name at this
+            # server (DNS rebinding) must get nothing, not even the token page.
+            return page(request, "denied.html", 400, wrong_host=True)
         if settings.token is not None:
             if not has_token(request, settings.token):
                 return page(request, "denied.html", 401)
@@ -312,9 +204,10 @@ def create_app(settings: WebSettings) -> FastAPI:
                 response: Response = RedirectResponse(without_token(request), 303)
                 # Lax, not Strict: a link to a run page from the Prefect UI or an e-mail must open it.
                 # Cross-site POSTs (the risk Strict would also cover) are refused by the Origin check.
-                response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="lax")
+                response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="lax",
+                                    secure=secure_cookie)
                 return response
-        if request.method == "POST" and not same_origin(request):
+        if request.method == "POST" and not same_origin(request, public):
             return page(request, "denied.html", 403, cross_site=True)
         return await call_next(request)
 
@@ -324,36 +217,48 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.post("/upload")
     async def upload(request: Request) -> Response:
-        form = await request.form(max_files=1, max_fields=4)
+        try:
+            form = await request.form(max_files=1, max_fields=4)
+        except ClientDisconnect:  # gone, or cut off by the body timeout: no one to answer
+            return Response(status_code=408)
         item = form.get(UPLOAD_FIELD)
         if not isinstance(item, UploadFile) or not item.filename:
             return index_page(request, 400, "请先选择一个 .xlsx 工作簿再上传。")
         name = uploaded_name(item.filename)
         if name is None:
             return index_page(request, 415, f"只接受 Excel 工作簿（.xlsx）：{item.filename}")
+        refused = hotfolder.name_refusal(name)
+        if refused is not None:
+            return index_page(request, 400, refused)
         try:
             # In a worker thread: copying and hashing tens of megabytes would stall every page.
-            path, new = await run_in_threadpool(save_upload, item, name, settings)
+            saved = await run_in_threadpool(save_upload, item, name, settings.input_dir, settings.output_dir,
+                                            settings.max_upload_bytes)
         except UploadRejected as rejected:
             return index_page(request, rejected.status, f"{item.filename}：{rejected.reason}")
         finally:
             await item.close()
         watcher.wake.set()
-        folder = outputs.workbook_output_dir(settings.output_dir, path).name
-        return RedirectResponse(run_url(folder) + ("" if new else "?same=1"), 303)
+        folder = outputs.workbook_output_dir(settings.output_dir, saved.path).name
+        # The upload's own content in the address: if a later upload of the name replaces it
+        # before its run, its page says so instead of showing the later one's result as its own.
+        query = {"upload": upload_id(saved.sha256), **({} if saved.new else {"same": "1"})}
+        return RedirectResponse(f"{run_url(folder)}?{urlencode(query)}", 303)
 
     @app.get("/runs/{name}", response_class=HTMLResponse)
     def run_page(request: Request, name: str) -> HTMLResponse:
         run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, cache), name)
         if run is None:
             return page(request, "missing.html", 404, name=name)
-        folder = settings.output_dir / run.name
         finished = run.status != runs.RUNNING
-        problems = runs.problems_table(folder, cache) if finished else None
-        summary = runs.summary_table(folder, cache) if run.status == runs.SUCCEEDED else None
+        problems = runs.problems_table(settings.output_dir, run, cache) if finished else None
+        summary = runs.summary_table(settings.output_dir, run, cache) if run.status == runs.SUCCEEDED else None
         return page(request, "run.html", run=run, problems=problems, summary=summary,
                     bars=runs.chart_bars(summary) if summary else [],
-                    same=request.query_params.get("same") == "1")
+                    same=request.query_params.get("same") == "1",
+                    replaced=replaced_upload(request.query_params.get("upload"), run, settings.input_dir,
+                                             settings.output_dir, cache),
+                    watcher_problem=runs.watcher_problem(settings.output_dir))
 
     @app.get("/runs/{name}/files/{relative:path}")
     def download(request: Request, name: str, relative: str) -> Response:
@@ -363,30 +268,23 @@ def create_app(settings: WebSettings) -> FastAPI:
             return page(request, "missing.html", 404, name=relative)
         return FileResponse(path, filename=PurePosixPath(relative).name)
 
-    # Outermost, so an oversized body is refused before anything reads it.
+    # BodyLimit outside the routes, so an oversized body is refused before anything reads it;
+    # SecurityHeaders outermost, so its 413 page carries them too.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + FORM_OVERHEAD, refuse=too_large)
+    app.add_middleware(SecurityHeaders, headers=security_headers(PAGES / "base.html"))
     app.state.watcher = watcher
     return app
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to (host, port): OSError now, rather than uvicorn's exit, when it is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host.strip("[]"), port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def serve_web(settings: WebSettings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Serve the page until interrupted."""
     import uvicorn
 
+    raise_open_files_limit()
     sock = listening_socket(host, port)
-    config = uvicorn.Config(create_app(settings), log_level="warning", proxy_headers=False,
-                            server_header=False)
+    settings = replace(settings, port=sock.getsockname()[1])  # the port loopback Hosts must name
+    # ws="none": the page has no WebSocket, and an upgraded connection would leave the guarded protocol.
+    config = uvicorn.Config(create_app(settings), http=guarded_protocol(settings), ws="none", log_level="warning",
+                            proxy_headers=False, server_header=False, limit_concurrency=settings.max_connections)
+    limit_repeated_logs()  # after Config, which sets uvicorn's logging up
     uvicorn.Server(config).run(sockets=[sock])

@@ -9,7 +9,9 @@ Then render the same sample of projects with the same template two ways in this 
 one core: docxtpl as documented (a new DocxTemplate per report, render, save) and the pipeline's
 compiled template, and print the throughput ratio; and read the 10,000-project workbook with openpyxl
 alone and with the pipeline's reader, and serve the largest run's page of `perfreport web` with and without
-its cache. Last, each target of the speed issue with its figure.
+its cache; then load the real `perfreport web` server (requests per second of the listing and of a 3,000-project
+run's page, its memory after 10,000 requests; `--web-only` for just that). Last, each target of the speed issue
+with its figure.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO))  # tests.processes: the child-process helpers of the tests
 
 from make_synthetic import write_synthetic_workbook  # noqa: E402
 
@@ -139,7 +143,8 @@ def web_page_times(output_dir: Path, name: str, repeats: int = 5) -> tuple[float
 
     from pipeline.web import WebSettings, create_app, run_url
 
-    settings = WebSettings(input_dir=output_dir / "no-input", output_dir=output_dir, watch=False)
+    settings = WebSettings(input_dir=output_dir / "no-input", output_dir=output_dir, watch=False,
+                           allowed_hosts=("testserver",))  # the Host TestClient sends
     naive = []
     for _ in range(repeats):
         with TestClient(create_app(settings)) as client:
@@ -154,6 +159,92 @@ def web_page_times(output_dir: Path, name: str, repeats: int = 5) -> tuple[float
             assert client.get(run_url(name)).status_code == 200
             cached.append(time.perf_counter() - started)
     return min(naive), min(cached)
+
+
+WEB_PROJECTS = 3_000
+WEB_REQUESTS = 10_000
+WEB_RUN_PAGE_REQUESTS = 300
+WEB_CLIENTS = 8  # keep-alive connections, as a few officers' browsers and their refreshes
+
+
+def web_run(work: Path) -> tuple[Path, Path, str]:
+    """(input folder, output folder, run name) holding one finished run of a 3,000-project workbook;
+    made once with `perfreport run` and kept in `work`, like the workbooks."""
+    root = work / f"web-{WEB_PROJECTS}"
+    input_dir, output_dir = root / "input", root / "output"
+    workbook = input_dir / f"synthetic-{WEB_PROJECTS}.xlsx"
+    if not (output_dir / workbook.stem / "manifest.json").is_file():
+        input_dir.mkdir(parents=True, exist_ok=True)
+        if not workbook.exists():
+            write_synthetic_workbook(workbook, WEB_PROJECTS)
+        run_pipeline(workbook, output_dir, root / "timings.jsonl")
+    return input_dir, output_dir, workbook.stem
+
+
+@contextlib.contextmanager
+def served_web(input_dir: Path, output_dir: Path, checkout: Path) -> Iterator[tuple[int, psutil.Process]]:
+    """The real `perfreport web` of `checkout` (as an administrator starts it, `--no-watch`) on a
+    free loopback port: (port, its process)."""
+    from tests.processes import free_port, stop_group, wait_for_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "PERFREPORT_"))}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "web", "--no-watch", "--input-dir", str(input_dir),
+         "--output-dir", str(output_dir), "--port", str(port)],
+        cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        wait_for_port(port, child, 60)
+        yield port, psutil.Process(child.pid)
+    finally:
+        stop_group(child)
+
+
+def request_rate(port: int, path: str, total: int, clients: int = WEB_CLIENTS) -> float:
+    """Requests per second for `total` GETs of `path`, spread over `clients` keep-alive connections."""
+    import http.client
+
+    def client(count: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for _ in range(count):
+            connection.request("GET", path)
+            answer = connection.getresponse()
+            answer.read()
+            if answer.status != 200:
+                raise SystemExit(f"{path} answered {answer.status}")
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(total // clients,)) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return clients * (total // clients) / (time.perf_counter() - started)
+
+
+def web_load(work: Path, checkout: Path = REPO) -> tuple[float, float, int, int]:
+    """The real server under load: (index requests/s, run page requests/s of the 3,000-project run,
+    RSS in bytes after start-up, RSS after WEB_REQUESTS index requests and the run-page requests)."""
+    from urllib.parse import quote
+
+    input_dir, output_dir, name = web_run(work)
+    with served_web(input_dir, output_dir, checkout) as (port, process):
+        request_rate(port, "/", 50)  # first look: hashes and manifests read once
+        started_rss = process.memory_info().rss
+        index_rate = request_rate(port, "/", WEB_REQUESTS)
+        run_rate = request_rate(port, f"/runs/{quote(name)}", WEB_RUN_PAGE_REQUESTS)
+        return index_rate, run_rate, started_rss, process.memory_info().rss
+
+
+def web_load_line(figures: tuple[float, float, int, int], checkout: Path) -> str:
+    """The load figures as one line."""
+    index_rate, run_rate, started_rss, final_rss = figures
+    return (f"`perfreport web` of {checkout} on loopback, {WEB_CLIENTS} keep-alive clients: index listing "
+            f"{index_rate:.0f} req/s ({WEB_REQUESTS:,} requests), run page of the {WEB_PROJECTS:,}-project run "
+            f"{run_rate:.1f} req/s ({WEB_RUN_PAGE_REQUESTS} requests); server RSS {started_rss / 2**20:.0f} MiB "
+            f"after start-up, {final_rss / 2**20:.0f} MiB after {WEB_REQUESTS + WEB_RUN_PAGE_REQUESTS:,} requests")
 
 
 def machine() -> str:
@@ -193,10 +284,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--sample", type=int, default=200)
     parser.add_argument("--work", type=Path, default=REPO / "bench")
+    parser.add_argument("--web-only", action="store_true", help="only the load figures of `perfreport web`")
+    parser.add_argument("--web-checkout", type=Path, default=REPO,
+                        help="the checkout whose `perfreport web` is loaded (e.g. a worktree of an older commit)")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
 
     print(f"Machine: {machine()}")
+    if args.web_only:
+        print(web_load_line(web_load(args.work, args.web_checkout), args.web_checkout))
+        return 0
     rows = []
     for size in args.sizes:
         workbook = args.work / f"synthetic-{size}.xlsx"
@@ -236,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"The web page's run page for the {max(args.sizes):,}-project run (manifest, 汇总表, HTML): "
           f"read afresh for each request {naive_page * 1000:.0f} ms, with the page's cache "
           f"{cached_page * 1000:.1f} ms, ratio {naive_page / cached_page:.0f}x")
+
+    print(web_load_line(web_load(args.work, args.web_checkout), args.web_checkout), flush=True)
 
     print("\nTargets of the speed issue:")
     for line in target_lines(rows, naive / fast):

@@ -6,7 +6,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
 
 
 def free_port() -> int:
@@ -37,3 +41,15 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float) -
                 return
         time.sleep(0.2)
     raise AssertionError(f"nothing listened on port {port} within {seconds} s")
+
+
+def start_web(input_dir: Path, output_dir: Path, port: int, *options: str, cwd: Path, stdout: int | IO[bytes],
+              preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[bytes]:
+    """The real `perfreport web` on 127.0.0.1:`port` in its own process group, with no Prefect API
+    or perfreport setting inherited from the environment the tests run in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "PERFREPORT_"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "web", "--input-dir", str(input_dir), "--output-dir", str(output_dir),
+         "--port", str(port), *options],
+        env=env, cwd=cwd, start_new_session=True, stdout=stdout, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
+    )

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ import docx
 import pytest
 
 from tests.conftest import valid_sheets, write_workbook
-from tests.processes import free_port, stop_group, wait_for_port
+from tests.processes import free_port, start_web, stop_group, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "input" / "2020年度项目支出绩效自评表.xlsx"
@@ -47,12 +45,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, P
     input_dir, output_dir = root / "input", root / "output"
     input_dir.mkdir()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "PERFREPORT_"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "web", "--input-dir", str(input_dir), "--output-dir", str(output_dir),
-         "--port", str(port)],
-        env=env, cwd=root, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    process = start_web(input_dir, output_dir, port, cwd=root, stdout=subprocess.DEVNULL)
     try:
         wait_for_port(port, process, 60)
         yield f"http://127.0.0.1:{port}", input_dir, output_dir
@@ -110,6 +103,8 @@ def test_an_uploaded_workbook_becomes_a_zip_of_seven_reports_in_the_browser(
     print(f"\nupload to reports ready: {time.monotonic() - pressed:.1f} s")  # the figure the README quotes
     page.screenshot(path=str(tmp_path / "run-success.png"), full_page=True)
 
+    # The page's own style block passes its Content-Security-Policy: the header is the red one.
+    assert page.locator("header").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(139, 26, 26)"
     assert page.locator("#summary tbody tr").count() == 7
     assert page.locator("#chart rect").count() >= 14  # a score bar and a rate bar per project
     with page.expect_download() as download:

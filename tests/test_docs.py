@@ -114,3 +114,11 @@ def test_every_system_package_ci_installs_is_in_readme(package: str) -> None:
 @pytest.mark.parametrize("variable", [cli.WEB_TOKEN_ENV, cli.DASK_ADDRESS_ENV, config.WEB_URL_ENV, "PREFECT_API_URL"])
 def test_every_environment_variable_is_in_readme(variable: str) -> None:
     assert variable in README
+
+
+def test_readme_example_of_a_changed_workbook_name_is_the_real_folder() -> None:
+    from pipeline import hotfolder, outputs
+
+    folder = outputs.output_folder_name("a:b")
+    assert f"`a:b.xlsx` 的输出在 `output/{folder}/`" in README and f"`a:b.xlsx` → `output/{folder}/`" in README
+    assert f"`{hotfolder.ARCHIVE_DIR}.xlsx`" in README and hotfolder.name_refusal(f"{hotfolder.ARCHIVE_DIR}.xlsx")

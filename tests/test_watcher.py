@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pipeline import hotfolder, outputs, runs, service
+from tests.processes import free_port, start_web, stop_group, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "input" / "2020年度项目支出绩效自评表.xlsx"
@@ -97,3 +100,34 @@ def test_watcher_waits_longer_while_a_failure_goes_on() -> None:
     waits = [service.retry_seconds(2.0, n) for n in range(1, 10)]
     assert waits[0] == 2.0 and waits == sorted(waits) and max(waits) == service.RETRY_MAX_SECONDS
 
+
+def test_web_page_shows_a_paused_watcher_and_processes_an_upload_once_the_folder_is_back(tmp_path: Path) -> None:
+    """The real `perfreport web` (watching) started before its input folder exists, as on a
+    machine whose share is mounted after the service starts; then the share goes away for a while."""
+    inbox, output = tmp_path / "input", tmp_path / "output"
+    port = free_port()
+    server = start_web(inbox, output, port, cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, server, 60)
+        page = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+
+        def paused() -> bool:
+            return 'id="watcher-problem"' in page.get("/").text
+
+        wait_until(paused, 30)
+        assert str(inbox) in page.get("/").text
+        inbox.mkdir()
+        wait_until(lambda: not paused(), 60)
+        inbox.rename(inbox.with_name("暂时断开"))
+        wait_until(paused, 60)
+        inbox.with_name("暂时断开").rename(inbox)
+        wait_until(lambda: not paused(), 90)
+
+        answer = page.post("/upload", files={"workbook": (EXAMPLE.name, EXAMPLE.read_bytes())})
+        assert answer.status_code == 303
+        run_page = answer.headers["location"]
+        wait_until(lambda: 'id="status">成功<' in page.get(run_page).text, RUN_SECONDS)
+        assert (output / EXAMPLE.stem / outputs.MANIFEST_NAME).is_file()
+        assert server.poll() is None
+    finally:
+        stop_group(server)

@@ -8,10 +8,12 @@ with one broken cell. The command-line guards of `perfreport web` run as real ch
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,13 +26,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import quote, unquote
+from typing import IO
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import httpx
 import pytest
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
 from fastapi.testclient import TestClient
+from starlette.datastructures import UploadFile
 
-from pipeline import hotfolder, outputs, runs, service, web
+from pipeline import hotfolder, outputs, runs, service, uploads, web, webguard
 from pipeline.hotfolder import HotfolderState
 from pipeline.web import WebSettings, create_app
 from tests.conftest import excel_row, valid_sheets, workbook_bytes, write_workbook
@@ -45,6 +51,9 @@ TOKEN = "0123456789abcdef0123"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BOUNDARY = "perfreport-test-boundary-7c1e"
 CLI_SECONDS = 600
+# The name starlette's TestClient sends as Host: allowed like an administrator's --allowed-host,
+# since it is neither a loopback name nor the listening port.
+TEST_HOSTS = ("testserver",)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -133,7 +142,8 @@ class Folders:
     output_dir: Path
 
     def settings(self, **options: object) -> WebSettings:
-        return WebSettings(input_dir=self.input_dir, output_dir=self.output_dir, watch=False, **options)
+        return WebSettings(input_dir=self.input_dir, output_dir=self.output_dir, watch=False,
+                           **{"allowed_hosts": TEST_HOSTS, **options})
 
 
 @pytest.fixture
@@ -220,7 +230,7 @@ def test_an_upload_lands_in_input_byte_identical_and_redirects_to_its_waiting_ru
     answer = upload(client, EXAMPLE.name, example_bytes)
 
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/runs/" + quote(EXAMPLE_NAME)
+    assert answer.headers["location"] == "/runs/" + quote(EXAMPLE_NAME) + f"?upload={sha256(example_bytes)[:16]}"
     # Only the workbook itself: the hidden temporary name it was written under is gone.
     assert names_in(folders.input_dir) == [EXAMPLE.name]
     assert (folders.input_dir / EXAMPLE.name).read_bytes() == example_bytes
@@ -239,7 +249,7 @@ def test_uploading_the_same_bytes_again_says_so_and_archives_nothing(
     again = upload(client, EXAMPLE.name, example_bytes)
 
     assert again.status_code == 303
-    assert again.headers["location"] == "/runs/" + quote(EXAMPLE_NAME) + "?same=1"
+    assert again.headers["location"] == "/runs/" + quote(EXAMPLE_NAME) + f"?upload={sha256(example_bytes)[:16]}&same=1"
     assert not hotfolder.archive_root(folders.output_dir).exists()
     assert names_in(folders.input_dir) == [EXAMPLE.name]
     assert "内容相同" in client.get(again.headers["location"]).text
@@ -274,7 +284,7 @@ def test_an_earlier_kept_input_is_never_overwritten(folders: Folders) -> None:
     target = folders.input_dir / "预算.xlsx"
     target.write_bytes(workbook_bytes("当前版"))
 
-    kept = web.keep_replaced_input(target, folders.output_dir)
+    kept = uploads.keep_replaced_input(target, folders.output_dir)
 
     assert kept.read_bytes() == target.read_bytes()
     assert kept not in earlier
@@ -501,7 +511,8 @@ def test_without_the_token_nothing_can_be_downloaded_or_uploaded(
         published: Folders, tmp_path: Path, example_bytes: bytes) -> None:
     inbox = tmp_path / "input"
     inbox.mkdir()
-    settings = WebSettings(input_dir=inbox, output_dir=published.output_dir, token=TOKEN, watch=False)
+    settings = WebSettings(input_dir=inbox, output_dir=published.output_dir, token=TOKEN, watch=False,
+                           allowed_hosts=TEST_HOSTS)
     with TestClient(create_app(settings)) as guarded:
         download = guarded.get(f"/runs/{quote(EXAMPLE_NAME)}/files/{quote(outputs.SUMMARY_NAME)}")
         refused_upload = upload(guarded, "新.xlsx", example_bytes)
@@ -537,7 +548,8 @@ def test_a_same_origin_post_is_accepted(client: TestClient, folders: Folders, ex
 
 @pytest.fixture
 def published_client(published: Folders) -> Iterator[TestClient]:
-    settings = WebSettings(input_dir=published.input_dir, output_dir=published.output_dir, watch=False)
+    settings = WebSettings(input_dir=published.input_dir, output_dir=published.output_dir, watch=False,
+                           allowed_hosts=TEST_HOSTS)
     with refusing_client(settings) as test_client:
         yield test_client
 
@@ -983,4 +995,259 @@ def test_web_on_a_port_already_taken_exits_2_without_a_traceback(tmp_path: Path)
     ("localhost.evil.example", False), ("example.com", False),
 ])
 def test_only_loopback_addresses_may_go_without_a_token(host: str, loopback: bool) -> None:
-    assert web.is_loopback(host) is loopback
+    assert webguard.is_loopback(host) is loopback
+
+
+# --- Host names and the public address --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("127.0.0.1:8000", True), ("localhost:8000", True), ("LocalHost:8000", True), ("127.8.9.10:8000", True),
+    ("[::1]:8000", True), ("127.0.0.1", False), ("localhost:8001", False), ("evil.example:8000", False),
+    ("evil.example", False), ("localhost.evil.example:8000", False), ("evil@127.0.0.1:8000", False),
+    ("127.0.0.1:8000/x", False), ("::1:8000", False), ("127.1:8000", False), ("", False), (None, False),
+])
+def test_without_a_token_only_loopback_names_with_the_listening_port_are_served(
+        host: str | None, allowed: bool) -> None:
+    assert webguard.allowed_host(WebSettings(port=8000), "http", host) is allowed
+
+
+def test_the_port_may_be_left_out_only_when_it_is_the_schemes_default() -> None:
+    assert webguard.allowed_host(WebSettings(port=80), "http", "localhost")
+    assert webguard.allowed_host(WebSettings(port=80), "http", "127.0.0.1:80")
+    assert not webguard.allowed_host(WebSettings(port=8000), "http", "localhost")
+
+
+def test_with_a_token_and_no_allow_list_any_host_is_served_with_the_token(folders: Folders) -> None:
+    settings = folders.settings(token=TOKEN, allowed_hosts=())
+    with TestClient(create_app(settings), base_url="http://reports.example:8080") as test_client:
+        without = test_client.get("/")
+        with_token = test_client.get("/", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert without.status_code == 401 and with_token.status_code == 200
+
+
+def test_with_an_allow_list_other_hosts_are_refused_even_with_the_token(folders: Folders) -> None:
+    (folders.input_dir / "预算.xlsx").write_bytes(workbook_bytes("预算"))
+    settings = folders.settings(token=TOKEN, allowed_hosts=("reports.example",))
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(create_app(settings), base_url="http://reports.example") as test_client:
+        listed = test_client.get("/", headers=bearer)
+        other = test_client.get("/", headers={**bearer, "Host": "evil.example"})
+
+    assert listed.status_code == 200 and "预算.xlsx" in listed.text
+    assert other.status_code == 400 and "网址不对" in other.text and "预算" not in other.text
+
+
+def test_behind_a_proxy_that_rewrites_host_an_upload_from_the_public_address_is_accepted(
+        folders: Folders, example_bytes: bytes) -> None:
+    """The proxy passes Host 127.0.0.1:8000 on; the browser's Origin is the public address."""
+    settings = folders.settings(token=TOKEN, allowed_hosts=(), public_url="https://reports.example.gov.cn/")
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
+        accepted = upload(test_client, EXAMPLE.name, example_bytes, Origin="https://reports.example.gov.cn", **bearer)
+        refused = upload(test_client, EXAMPLE.name, example_bytes, Origin="https://evil.example", **bearer)
+        public_host = test_client.get("/", headers={**bearer, "Host": "reports.example.gov.cn"})
+        other_host = test_client.get("/", headers={**bearer, "Host": "evil.example"})
+
+    assert accepted.status_code == 303
+    assert refused.status_code == 403
+    assert public_host.status_code == 200 and other_host.status_code == 400
+
+
+@pytest.mark.parametrize(("public_url", "origin"), [
+    ("https://reports.example", "https://reports.example"), ("https://Reports.Example:443/", "https://reports.example"),
+    ("http://10.0.0.5:8000", "http://10.0.0.5:8000"), ("ftp://reports.example", None), ("reports.example", None),
+    ("https://", None), (None, None),
+])
+def test_the_public_address_is_reduced_to_the_origin_a_browser_sends(public_url: str | None, origin: str | None) -> None:
+    assert webguard.public_origin(public_url) == origin
+
+
+def test_web_refuses_a_public_url_it_cannot_use(tmp_path: Path) -> None:
+    done = perfreport_web(tmp_path, "--port", "1", "--public-url", "https://reports.example/perfreport/")
+
+    assert done.returncode == 2 and "对外网址无效" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+# --- the token redirect stays on this server -----------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["//evil.example/", "/\\evil.example/", "///x", "/\\/evil.example/",
+                                  "/%2F%2Fevil.example/", "/%5Cevil.example/", "/%2f/evil.example/"])
+def test_the_token_redirect_never_leads_to_another_host(guarded: TestClient, path: str) -> None:
+    answer = guarded.get(f"http://testserver{path}?token={TOKEN}", follow_redirects=False)
+
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith("/") and location[1:2] not in ("/", "\\"), location
+    assert urlsplit(urljoin("http://127.0.0.1:8000/", location)).netloc == "127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b"//evil.example/", "/evil.example/"), (b"/\\evil.example/", "/evil.example/"), (b"///x", "/x"),
+    (b"/\\\t/evil.example/", "/evil.example/"), (b"http://evil.example/", "/http://evil.example/"),
+    (b"/%2F%2Fevil.example/", "/%2F%2Fevil.example/"), (b"/runs/%E9%A2%84%E7%AE%97", "/runs/%E9%A2%84%E7%AE%97"),
+])
+def test_without_token_gives_a_path_of_this_server_whatever_the_request_path(raw: bytes, expected: str) -> None:
+    request = Request({"type": "http", "method": "GET", "path": raw.decode("latin-1"), "raw_path": raw,
+                       "query_string": b"token=x&same=1", "headers": []})
+
+    assert web.without_token(request) == expected + "?same=1"
+
+
+# --- security headers ----------------------------------------------------------------------------
+
+
+def assert_security_headers(answer: httpx.Response) -> None:
+    headers = answer.headers
+    policy = {part.strip().split(" ", 1)[0]: part.strip() for part in headers["content-security-policy"].split(";")}
+    assert policy["default-src"] == "default-src 'none'"
+    assert policy["frame-ancestors"] == "frame-ancestors 'none'"
+    assert policy["form-action"] == "form-action 'self'"
+    assert policy["base-uri"] == "base-uri 'none'"
+    assert "unsafe-inline" not in headers["content-security-policy"] and "script-src" not in policy
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"  # no-referrer would make the form's Origin "null"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["cache-control"] == "no-store"
+
+
+def test_every_kind_of_answer_carries_the_security_headers(
+        published_client: TestClient, published: Folders, example_bytes: bytes, tmp_path: Path) -> None:
+    answers = {
+        "index": published_client.get("/"),
+        "run page": published_client.get(web.run_url(EXAMPLE_NAME)),
+        "download": published_client.get(web.file_url(EXAMPLE_NAME, outputs.SUMMARY_NAME)),
+        "not found": published_client.get(web.run_url("没有这个")),
+        "cross-site": upload(published_client, "新.xlsx", b"x", Origin="http://evil.example"),
+        "wrong host": published_client.get("/", headers={"Host": "evil.example"}),
+    }
+    (tmp_path / "input").mkdir()
+    guarded_settings = WebSettings(input_dir=tmp_path / "input", output_dir=tmp_path / "output", watch=False,
+                                   token=TOKEN, max_upload_bytes=LIMIT, allowed_hosts=TEST_HOSTS)
+    with TestClient(create_app(guarded_settings)) as guarded_client:
+        answers["no token"] = guarded_client.get("/")
+        answers["token redirect"] = guarded_client.get(f"/?token={TOKEN}", follow_redirects=False)
+        body, headers = multipart("大.xlsx", b"x" * (LIMIT + web.FORM_OVERHEAD + 1))
+        answers["too large"] = guarded_client.post("/upload", content=body, headers=headers)
+
+    assert [answer.status_code for answer in answers.values()] == [200, 200, 200, 404, 403, 400, 401, 303, 413]
+    for kind, answer in answers.items():
+        try:
+            assert_security_headers(answer)
+        except (AssertionError, KeyError) as exc:
+            raise AssertionError(f"{kind}: {exc!r}") from None
+
+
+def test_the_policy_allows_exactly_the_pages_own_style_block(published_client: TestClient) -> None:
+    answer = published_client.get(web.run_url(EXAMPLE_NAME))
+    page = answer.text
+    styles = re.findall(r"<style>(.*?)</style>", page, re.DOTALL)
+    assert len(styles) == 1 and "style=" not in page and "<script" not in page
+    digest = base64.b64encode(hashlib.sha256(styles[0].encode()).digest()).decode()
+
+    assert f"style-src 'sha256-{digest}';" in answer.headers["content-security-policy"]
+    assert '<svg id="chart"' in page  # inline markup: needs no source in the policy
+
+
+@pytest.mark.parametrize(("options", "secure"), [
+    ({}, False), ({"secure_cookie": True}, True), ({"public_url": "https://reports.example"}, True),
+    ({"public_url": "http://10.0.0.5:8000"}, False),
+])
+def test_the_token_cookie_is_secure_when_asked_or_behind_https(
+        folders: Folders, options: dict[str, object], secure: bool) -> None:
+    with TestClient(create_app(folders.settings(token=TOKEN, **options))) as test_client:
+        answer = test_client.get(f"/?token={TOKEN}", follow_redirects=False)
+
+    assert answer.status_code == 303
+    assert ("; secure" in answer.headers["set-cookie"].lower()) is secure
+
+
+# --- one name, many uploads; what an upload may be called; what uploads leave behind --------------
+
+
+def test_the_page_of_a_replaced_upload_says_so_and_names_its_archived_copy(
+        client: TestClient, folders: Folders) -> None:
+    first, second = workbook_bytes("第一版"), workbook_bytes("第二版")
+    first_page = upload(client, "预算.xlsx", first).headers["location"]
+    second_page = upload(client, "预算.xlsx", second).headers["location"]
+
+    replaced = client.get(first_page).text
+    kept = [p.name for p in hotfolder.archive_root(folders.output_dir).iterdir()]
+    assert len(kept) == 1 and (hotfolder.archive_root(folders.output_dir) / kept[0]).read_bytes() == first
+    assert 'id="replaced"' in replaced and f"output/_archive/{kept[0]}" in replaced
+    assert 'id="replaced"' not in client.get(second_page).text
+
+
+def test_a_reserved_workbook_name_is_refused_with_the_reason(
+        client: TestClient, folders: Folders, example_bytes: bytes) -> None:
+    answer = upload(client, "_archive.xlsx", example_bytes)
+
+    assert answer.status_code == 400 and "保留名称" in answer.text
+    assert names_in(folders.input_dir) == [] and names_in(folders.output_dir) == []
+
+
+def test_upload_parts_left_by_a_killed_server_are_removed_at_start_and_live_ones_kept(folders: Folders) -> None:
+    stale = folders.input_dir / f"{uploads.UPLOAD_PART_PREFIX}{'0' * 32}{uploads.UPLOAD_PART_SUFFIX}"
+    stale.write_bytes(b"half an upload")
+    live = folders.input_dir / f"{uploads.UPLOAD_PART_PREFIX}{'1' * 32}{uploads.UPLOAD_PART_SUFFIX}"
+    with live.open("wb") as writing:  # an upload another process is writing now
+        outputs.try_lock(writing.fileno())
+        with TestClient(create_app(folders.settings())):
+            pass
+        assert live.exists()
+    assert not stale.exists()
+
+
+def test_an_upload_holds_its_part_file_locked_while_writing_it(
+        folders: Folders, example_bytes: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What tells a live upload's part from a killed one's: while written, its lock is taken."""
+    seen: list[bool] = []
+    original = uploads.copy_hashed
+
+    def copy_and_look(source: IO[bytes], target: IO[bytes]) -> str:
+        digest = original(source, target)
+        (part,) = folders.input_dir.glob(f"{uploads.UPLOAD_PART_PREFIX}*")
+        seen.append(uploads.remove_stale_parts(folders.input_dir) == [] and part.exists())
+        return digest
+
+    monkeypatch.setattr(uploads, "copy_hashed", copy_and_look)
+    saved = uploads.save_upload(UploadFile(io.BytesIO(example_bytes), filename="预算.xlsx"), "预算.xlsx",
+                                folders.input_dir, folders.output_dir, WebSettings().max_upload_bytes)
+
+    assert seen == [True] and saved.new and saved.path.read_bytes() == example_bytes
+
+
+# --- what the run page reads -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["summary", "problems"])
+def test_a_table_replaced_by_a_link_is_neither_shown_nor_downloadable(
+        published_copy: Folders, tmp_path: Path, table: str) -> None:
+    name, relative = (EXAMPLE_NAME, outputs.SUMMARY_NAME) if table == "summary" else (INVALID_NAME, outputs.PROBLEMS_NAME)
+    linked = published_copy.output_dir / name / relative
+    elsewhere = tmp_path / "elsewhere.xlsx"  # a workbook outside the run folder, readable as a table
+    shutil.copy2(linked, elsewhere)
+    linked.unlink()
+    linked.symlink_to(elsewhere)
+    with refusing_client(published_copy.settings()) as test_client:
+        page = test_client.get(web.run_url(name))
+        download = test_client.get(web.file_url(name, relative))
+
+    assert page.status_code == 200
+    assert f'id="{table}"' not in page.text
+    assert_not_served(download, elsewhere.read_bytes())
+
+
+def test_the_pages_show_a_watcher_problem_as_a_red_banner() -> None:
+    """The pages' side of the watcher's health (the app passes None until runs.py tells it)."""
+    pages = Jinja2Templates(directory=str(web.PAGES)).env
+    run = runs.RunView("预算", "预算.xlsx", runs.RUNNING, runs.WAITING, None)
+    context = {"runs": [], "run": run, "RUNNING": runs.RUNNING, "SUCCEEDED": runs.SUCCEEDED, "FAILED": runs.FAILED,
+               "refresh": 3, "max_upload_mb": 200, "run_url": web.run_url, "file_url": web.file_url, "zip": zip}
+    banner = '<div class="notice error" role="alert" id="watcher-problem">自动处理暂停：输入文件夹不存在</div>'
+    for template in ("index.html", "run.html"):
+        assert banner in pages.get_template(template).render(context, watcher_problem="输入文件夹不存在")
+        assert "watcher-problem" not in pages.get_template(template).render(context, watcher_problem=None)
