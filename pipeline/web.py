@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -55,9 +55,10 @@ from pipeline.webguard import (
     DEFAULT_MAX_CONNECTIONS,
     HEAD_TIMEOUT_SECONDS,
     BodyLimit,
+    HostCheck,
+    RequestGate,
     Scope,
     SecurityHeaders,
-    allowed_host,
     guarded_protocol,
     limit_repeated_logs,
     listening_socket,
@@ -163,6 +164,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     public = public_origin(settings.public_url)
     # Behind an HTTPS proxy the browser sees https even though this server speaks plain http.
     secure_cookie = settings.secure_cookie or (public or "").startswith("https:")
+    check_host = HostCheck(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -190,9 +192,10 @@ def create_app(settings: WebSettings) -> FastAPI:
         # No run list here: this answer is given before the token is checked.
         return page(Request(scope), "too_large.html", 413)
 
-    @app.middleware("http")
-    async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if not allowed_host(settings, request.scope.get("scheme", "http"), request.headers.get("host")):
+    def access_refused(request: Request) -> Response | None:
+        """The answer that stops a request before any route (a wrong Host, no token, the token's
+        redirect, a cross-site POST), or None to let it through."""
+        if not check_host(request.scope.get("scheme", "http"), request.headers.get("host")):
             # First, before the token: a page of another site that re-pointed its name at this
             # server (DNS rebinding) must get nothing, not even the token page.
             return page(request, "denied.html", 400, wrong_host=True)
@@ -209,7 +212,7 @@ def create_app(settings: WebSettings) -> FastAPI:
                 return response
         if request.method == "POST" and not same_origin(request, public):
             return page(request, "denied.html", 403, cross_site=True)
-        return await call_next(request)
+        return None
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
@@ -270,6 +273,7 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     # BodyLimit outside the routes, so an oversized body is refused before anything reads it;
     # SecurityHeaders outermost, so its 413 page carries them too.
+    app.add_middleware(RequestGate, refused=access_refused)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + FORM_OVERHEAD, refuse=too_large)
     app.add_middleware(SecurityHeaders, headers=security_headers(PAGES / "base.html"))
     app.state.watcher = watcher
