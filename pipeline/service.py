@@ -131,6 +131,10 @@ def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
         except OSError as exc:  # the output folder itself: no lock, so no health file either
             failures += 1
             logger.error("lock", "无法在输出文件夹 %s 中开始监视（%s），稍后重试", output_dir, os_error_reason(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must not end automatic processing for good
+            failures += 1
+            logger.error("crash", "监视 %s 时出错（%s: %s），稍后重试", input_dir, type(exc).__name__, exc)
+            logging.getLogger("perfreport.hotfolder").debug("watcher error", exc_info=True)
         wake.wait(retry_seconds(poll_seconds, failures))
         wake.clear()
 
