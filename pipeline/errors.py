@@ -79,7 +79,7 @@ OS_ERROR_REASONS = {
     errno.EEXIST: "同名的文件占用了文件夹的位置", errno.ENOTDIR: "路径中有一个文件而不是文件夹",
     errno.EACCES: "没有访问权限", errno.EPERM: "没有访问权限", errno.EROFS: "只读",
     errno.ENOSPC: "磁盘已满", errno.EDQUOT: "磁盘配额已满", errno.EFBIG: "文件超过了系统允许的大小",
-    errno.ENOENT: "文件夹不存在或已被移走", errno.EMFILE: "打开的文件过多", errno.EIO: "读写出错",
+    errno.ENOENT: "文件或文件夹不存在，或已被移走", errno.EMFILE: "打开的文件过多", errno.EIO: "读写出错",
 }
 
 

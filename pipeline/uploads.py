@@ -30,7 +30,7 @@ from typing import IO
 from starlette.datastructures import UploadFile
 
 from pipeline import hotfolder, outputs, runs
-from pipeline.errors import WorkbookRefused
+from pipeline.errors import WorkbookRefused, os_error_reason
 
 # Hidden names in the input folder: an upload being written, and the lock of one workbook name.
 UPLOAD_PART_PREFIX, UPLOAD_PART_SUFFIX = ".perfreport-upload-", ".part"
@@ -205,7 +205,7 @@ def save_upload(upload: UploadFile, name: str, input_dir: Path, output_dir: Path
                 os.replace(part, target)
                 return SavedUpload(target, True, sha256)
     except OSError as exc:  # a read-only share, a full disk, a folder named like the workbook
-        raise UploadRejected(f"无法保存到输入文件夹：{exc.strerror or exc}", 500) from None
+        raise UploadRejected(f"无法保存到输入文件夹：{os_error_reason(exc)}", 500) from None
 
 
 def keep_replaced_input(target: Path, output_dir: Path) -> Path:
