@@ -248,7 +248,7 @@ def recover_leftovers(final: Path) -> None:
 
     Only safe while holding `final`'s lock: every run that creates these folders holds it, so
     whatever is found here belongs to a run that is dead.
-    - PARTIAL (a killed run's staging, its chunk pickles and temporary files) and TRASH: deleted;
+    - PARTIAL (a killed run's staging, its chunk files and temporary files) and TRASH: deleted;
     - SET_ASIDE with no `final`: a kill fell between publish's two renames, so these are the
       last complete outputs: restored (the run then replaces them as usual);
     - SET_ASIDE beside `final`: the new outputs were already in place: deleted.

@@ -11,13 +11,14 @@ import ctypes
 import gc
 import hashlib
 import os
-import pickle
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
+
+import orjson
 
 from pipeline import outputs
 from pipeline.config import Settings, chunk_size_for
@@ -34,7 +35,7 @@ from pipeline.validate import validate_workbook
 from pipeline.workbook import read_workbook
 
 CHUNKS_DIR = ".chunks"
-SUMMARY_DATA = "summary.pickle"
+SUMMARY_DATA = "summary.json"
 # How much of a large run's detail travels back to the CLI and into the Prefect artifact.
 SHOWN_PROBLEMS, SHOWN_ROWS = 200, 1000
 
@@ -91,7 +92,7 @@ class RenderedChunk:
     """What one render task did: how many reports, where their hashes are, how long it took."""
 
     reports: int
-    written_file: Path  # pickled list of outputs.WrittenFile
+    written_file: Path  # JSON list of outputs.WrittenFile (`written_files_json`)
     seconds: float
 
 
@@ -195,6 +196,77 @@ def check_templates(names: Iterable[str], settings: Settings) -> str | None:
     return None
 
 
+# The files that carry a run's data between its tasks (and to Dask workers) are JSON, never pickle:
+# they sit in the output folder's staging area, often on an office share that others can write to,
+# and unpickling a planted file runs its code. Each is read back with a check of its shape.
+
+
+class ChunkFileInvalid(ValueError):
+    """A run's data file in the staging folder is not what this run wrote (changed or planted)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(f"{path}：不是本次运行写出的数据文件（{what}）")
+
+
+def json_file(path: Path) -> object:
+    """The JSON value in one of the run's data files."""
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
+        raise ChunkFileInvalid(path, "不是 JSON") from None
+
+
+def is_plain_name(name: object) -> bool:
+    """Whether `name` is a file name with no folder part (a report or template name)."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+
+
+def chunk_items(path: Path) -> list[tuple[str, str, dict[str, object]]]:
+    """The (report file name, template name, context) items of a chunk file `prepare_reports` wrote.
+
+    The names must be plain file names: they are joined to the reports and templates folders.
+    """
+    items = json_file(path)
+    if not isinstance(items, list):
+        raise ChunkFileInvalid(path, "不是列表")
+    checked = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 3 and is_plain_name(item[0]) and is_plain_name(item[1])
+                and isinstance(item[2], dict)):
+            raise ChunkFileInvalid(path, "项目不是（报告文件名, 模板名, 内容）")
+        checked.append((item[0], item[1], item[2]))
+    return checked
+
+
+def summary_json(rows: Sequence[dict[str, object]], warnings: Sequence[Problem]) -> bytes:
+    """The summary rows and warnings of a run as JSON, for `finish_success`."""
+    return orjson.dumps({"rows": rows, "warnings": [[w.sheet, w.excel_row, w.column, w.value, str(w.severity),
+                                                     w.message] for w in warnings]})
+
+
+def summary_data(path: Path) -> tuple[list[dict[str, object]], list[Problem]]:
+    """What `summary_json` wrote: the summary rows and the warnings."""
+    data = json_file(path)
+    try:
+        rows, warnings = data["rows"], data["warnings"]  # type: ignore[index]
+        if not (isinstance(rows, list) and all(isinstance(row, dict) for row in rows)):
+            raise TypeError("rows")
+        problems = [Problem(str(sheet), None if row is None else int(row), str(column), str(value), Severity(severity),
+                            str(message)) for sheet, row, column, value, severity, message in warnings]
+    except (KeyError, TypeError, ValueError):
+        raise ChunkFileInvalid(path, "汇总数据不完整") from None
+    return rows, problems
+
+
+def written_files(path: Path) -> list[outputs.WrittenFile]:
+    """The reports one render task wrote, as its `.written.json` lists them."""
+    data = json_file(path)
+    try:
+        return [outputs.WrittenFile(str(name), int(size), str(sha256)) for name, size, sha256 in data]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ChunkFileInvalid(path, "报告清单不完整") from None
+
+
 def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings,
                     profile: ScoringProfile = DEFAULT_PROFILE) -> PreparedReports | str:
     """Evaluate every project and write the report contexts into chunk files for the renderers.
@@ -227,13 +299,13 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings,
             computed += time.perf_counter() - evaluated
             items = [(filename, template, report_context(result))
                      for result, filename, template in zip(results, filenames[chunk], templates[chunk], strict=True)]
-            path = chunk_dir / f"chunk-{number:06d}.pickle"
-            path.write_bytes(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
+            path = chunk_dir / f"chunk-{number:06d}.json"
+            path.write_bytes(orjson.dumps(items))
             chunk_files.append(path)
             rows.extend({**summary_row(result), "报告文件": f"{outputs.REPORTS_DIR}/{filename}"}
                         for result, filename in zip(results, filenames[chunk], strict=True))
             warnings.extend(w for result in results for w in result.warnings)
-        (chunk_dir / SUMMARY_DATA).write_bytes(pickle.dumps((rows, warnings), protocol=pickle.HIGHEST_PROTOCOL))
+        (chunk_dir / SUMMARY_DATA).write_bytes(summary_json(rows, warnings))
     now = time.perf_counter()
     timings = {**checked.timings, "计算": computed, "准备渲染": now - started - computed}
     return PreparedReports(checked.path, checked.sha256, staging, tuple(chunk_files), len(projects),
@@ -277,7 +349,7 @@ def compiled_template(path: Path) -> CompiledTemplate:
 def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path) -> RenderedChunk:
     """Render the reports of one chunk file into `reports_dir`; raises TemplateInvalid."""
     started = time.perf_counter()
-    items = pickle.loads(chunk_file.read_bytes())  # written by prepare_reports in this run
+    items = chunk_items(chunk_file)
     files: list[outputs.WrittenFile] = []
     for filename, template, context in items:
         compiled = compiled_template(templates_dir / template)
@@ -292,8 +364,8 @@ def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path) 
         (reports_dir / filename).write_bytes(data)
         files.append(outputs.WrittenFile(f"{outputs.REPORTS_DIR}/{filename}", len(data),
                                          hashlib.sha256(data).hexdigest()))
-    written = chunk_file.with_suffix(".written.pickle")
-    written.write_bytes(pickle.dumps(files, protocol=pickle.HIGHEST_PROTOCOL))
+    written = chunk_file.with_suffix(".written.json")
+    written.write_bytes(orjson.dumps([[f.path, f.bytes, f.sha256] for f in files]))
     return RenderedChunk(len(files), written, time.perf_counter() - started)
 
 
@@ -329,9 +401,8 @@ def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk],
     started = time.perf_counter()
     try:
         chunk_dir = staging / CHUNKS_DIR
-        rows, warnings = pickle.loads((chunk_dir / SUMMARY_DATA).read_bytes())
-        reports = sorted((f for chunk in rendered for f in pickle.loads(chunk.written_file.read_bytes())),
-                         key=lambda f: f.path)
+        rows, warnings = summary_data(chunk_dir / SUMMARY_DATA)
+        reports = sorted((f for chunk in rendered for f in written_files(chunk.written_file)), key=lambda f: f.path)
         shutil.rmtree(chunk_dir, ignore_errors=True)
         outputs.write_summary(staging / outputs.SUMMARY_NAME, rows)
         if warnings:

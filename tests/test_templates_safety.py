@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import docx
+import orjson
 import pytest
 
 from pipeline import cli, outputs, steps
@@ -209,8 +209,8 @@ def test_ordinary_repetition_and_arithmetic_render_as_before(tmp_path: Path, ren
 def chunk_file(folder: Path, template: str, count: int = 2) -> Path:
     """A chunk file as prepare_reports writes it: (file name, template, context) per report."""
     items = [(f"P-{n}_报告.docx", template, SAMPLE_CONTEXT) for n in range(1, count + 1)]
-    path = folder / "chunk-000001.pickle"
-    path.write_bytes(pickle.dumps(items))
+    path = folder / "chunk-000001.json"
+    path.write_bytes(orjson.dumps(items))
     return path
 
 
@@ -246,7 +246,7 @@ def test_unsafe_template_stops_the_workbook_before_any_chunk_is_written(
     assert summary.status == Status.REFUSED
     assert "evil.docx" in summary.message and "正文第2段" in summary.message
     assert not list((tmp_path / "out").rglob("*.docx"))
-    assert not list((tmp_path / "out").rglob("*.pickle"))
+    assert not list((tmp_path / "out").rglob("chunk-*"))
 
 
 def test_workbook_text_is_data_never_template_code(workbook_factory, sheets, tmp_path: Path) -> None:
@@ -293,3 +293,55 @@ def test_template_error_in_a_worker_exits_2_and_publishes_nothing(
     assert [p.name for p in out.iterdir()] == ["w"]  # no staging folder left beside it
     assert [p.name for p in (out / "w" / "reports").iterdir()] == ["earlier.docx"]
 
+
+
+# --- the run's data files in the staging folder ------------------------------------------------
+
+
+class Planted:
+    """An object whose unpickling would run code: what someone with write access to a shared
+    output folder could leave as a chunk file."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("unpickled!",))
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    ("pickle", "不是 JSON"),
+    ({"not": "a list"}, "不是列表"),
+    ([["../../outside.docx", "report.docx", {}]], "报告文件名"),
+    ([["P-1.docx", "../evil.docx", {}]], "报告文件名"),
+    ([["P-1.docx", "report.docx", "not a context"]], "报告文件名"),
+], ids=["pickle", "not-a-list", "report-name-with-folders", "template-name-with-folders", "context-not-a-dict"])
+def test_chunk_file_that_this_run_did_not_write_is_refused_never_unpickled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: object, why: str) -> None:
+    import pickle
+
+    path = tmp_path / "chunk-000001.json"
+    path.write_bytes(pickle.dumps(Planted()) if content == "pickle" else orjson.dumps(content))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+
+    with pytest.raises(steps.ChunkFileInvalid, match=why):
+        render_chunk_file(path, reports, DEFAULT_TEMPLATE.parent)
+
+    assert "unpickled!" not in capsys.readouterr().out
+    assert not list(reports.iterdir()) and not (tmp_path.parent / "outside.docx").exists()
+
+
+def test_run_data_files_round_trip_rows_warnings_and_written_files(tmp_path: Path) -> None:
+    from pipeline.errors import Problem, Severity
+
+    rows = [{"项目编号": "P-1", "全年预算数(万元)": 100.0, "预算执行率": "85.62%", "警告数": 1}]
+    warnings = [Problem("绩效指标", 18, "实际完成值", "97.6%", Severity.WARNING, "已采用计算值"),
+                Problem("项目", None, "", "", Severity.WARNING, "整张表")]
+    (tmp_path / "summary.json").write_bytes(steps.summary_json(rows, warnings))
+    assert steps.summary_data(tmp_path / "summary.json") == (rows, warnings)
+    (tmp_path / "summary.json").write_bytes(orjson.dumps({"rows": rows}))
+    with pytest.raises(steps.ChunkFileInvalid):
+        steps.summary_data(tmp_path / "summary.json")
+
+
+def test_no_module_of_the_pipeline_unpickles_anything() -> None:
+    sources = {path.name: path.read_text(encoding="utf-8") for path in (ROOT / "pipeline").glob("*.py")}
+    assert not [name for name, text in sources.items() if "pickle.load" in text or "import pickle" in text]
