@@ -14,7 +14,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings, apply_prefect_defaults
-from pipeline.errors import PerfreportError, os_error_reason
+from pipeline.errors import PerfreportError, Severity, os_error_reason
 
 # Kept here (not imported from runtime.py) so `--help` does not import prefect.
 DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
@@ -81,7 +81,7 @@ def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported 
         print(f"✘ {name}：{summary.message}", file=sys.stderr)
         return EXIT_REFUSED
     print(f"✘ {name}：发现 {summary.errors} 个错误、{summary.warnings} 条警告，未生成报告。", file=sys.stderr)
-    errors = [p for p in summary.problems if p.severity == "错误"]
+    errors = [p for p in summary.problems if p.severity is Severity.ERROR]
     for problem in errors[:SHOWN_PROBLEMS]:
         print(f"  - {problem.message}", file=sys.stderr)
     if len(errors) > SHOWN_PROBLEMS:

@@ -25,7 +25,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-from pipeline.errors import PROBLEM_COLUMNS, Problem
+from pipeline.errors import PROBLEM_COLUMNS, Problem, Severity
 from pipeline.xlsxtable import table_xlsx
 
 REPORTS_DIR = "reports"
@@ -466,7 +466,7 @@ def xlsx_bytes(sheet_title: str, columns: Sequence[str], rows: Iterable[Mapping[
 
 def write_problems(path: Path, problems: Sequence[Problem]) -> Path:
     """校验报告.xlsx: one row per problem, errors first, in workbook order."""
-    ordered = sorted(problems, key=lambda p: (p.severity != "错误", p.sheet, p.excel_row or 0))
+    ordered = sorted(problems, key=lambda p: (p.severity is not Severity.ERROR, p.sheet, p.excel_row or 0))
     widths = {"工作表": 10, "行": 6, "列": 22, "值": 24, "级别": 6, "说明": 80}
     return atomic_write(path, xlsx_bytes("校验报告", PROBLEM_COLUMNS, (p.as_row() for p in ordered), widths))
 
