@@ -14,7 +14,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings, apply_prefect_defaults
-from pipeline.errors import PerfreportError, Severity, os_error_reason
+from pipeline.errors import EXIT_CODES, PerfreportError, Severity, Status, os_error_reason
 
 # Kept here (not imported from runtime.py) so `--help` does not import prefect.
 DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
@@ -23,7 +23,8 @@ WEB_HOSTS_ENV = "PERFREPORT_WEB_HOSTS"
 WEB_PUBLIC_URL_ENV = "PERFREPORT_WEB_PUBLIC_URL"
 MIN_TOKEN_CHARS = 16
 
-EXIT_OK, EXIT_INVALID, EXIT_REFUSED, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_INVALID, EXIT_REFUSED = EXIT_CODES[Status.SUCCESS], EXIT_CODES[Status.INVALID], EXIT_CODES[Status.REFUSED]
+EXIT_INTERNAL = 3
 SHOWN_PROBLEMS = 20
 
 RUN_EXAMPLE = """Example:
@@ -62,8 +63,6 @@ def workbooks_in(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
 
 def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported lazily with prefect
     """Tell the user, in Chinese, what one workbook's run produced; return its exit code."""
-    from pipeline.steps import Status
-
     name = summary.workbook.name
     if summary.status == Status.SUCCESS:
         print(f"✔ {name}：{summary.projects} 个项目，生成 {summary.reports} 份报告，{summary.warnings} 条警告")

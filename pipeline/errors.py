@@ -11,6 +11,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class Status(StrEnum):
+    """How a workbook's run ended: in the manifest, the hot-folder state, the web page, and the
+    CLI's exit code (`cli.EXIT_CODES`)."""
+
+    SUCCESS = "success"  # reports written (warnings allowed)
+    INVALID = "invalid"  # the workbook breaks the contract: only 校验报告.xlsx
+    REFUSED = "refused"  # not a readable workbook, a reserved name, or an unusable template
+
+
+# The exit code of `perfreport run` for each outcome: printed by the CLI, read back by the web
+# page's watcher from the child run it started.
+EXIT_CODES: dict[Status, int] = {Status.SUCCESS: 0, Status.INVALID: 1, Status.REFUSED: 2}
+
+
 class Severity(StrEnum):
     """How bad a problem is: 错误 blocks every report, 警告 is reported alongside them."""
 

@@ -17,7 +17,7 @@ from prefect.task_runners import ProcessPoolTaskRunner
 
 from pipeline import config, hotfolder, outputs, runtime, steps
 from pipeline.config import Settings
-from pipeline.errors import TemplateInvalid
+from pipeline.errors import Status, TemplateInvalid
 from pipeline.steps import PreparedReports, RenderedChunk, RunSummary
 
 # Inputs are large and never reused across runs: hashing them for a cache key would be waste.
@@ -104,14 +104,14 @@ def run_workbook(workbook: Path, settings: Settings) -> RunSummary:
     """
     refused = hotfolder.output_folder_refusal(settings.output_dir, workbook)
     if refused is not None:
-        return RunSummary(workbook, steps.Status.REFUSED, None, message=refused)
+        return RunSummary(workbook, Status.REFUSED, None, message=refused)
     with outputs.output_lock(outputs.workbook_output_dir(settings.output_dir, workbook)):
         try:
             return report_workbook.with_options(task_runner=runtime.task_runner(settings))(workbook, settings)
         except TemplateInvalid as exc:
             # Raised while rendering, in a worker: Prefect re-raises the task's own exception here,
             # after report_workbook discarded the staging folder. Refused like a bad file (exit 2).
-            return RunSummary(workbook, steps.Status.REFUSED, None, message=str(exc))
+            return RunSummary(workbook, Status.REFUSED, None, message=str(exc))
 
 
 @flow(name="perfreport-folder", log_prints=False)

@@ -272,7 +272,7 @@ class StateUnreadable(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Processed:
-    """The last run of a workbook: the content it read and how it ended (steps.Status)."""
+    """The last run of a workbook: the content it read and how it ended (errors.Status, or "failed")."""
 
     sha256: str
     outcome: str

@@ -21,6 +21,7 @@ from pathlib import Path
 from python_calamine import CalamineError, CalamineWorkbook
 
 from pipeline import hotfolder, outputs
+from pipeline.errors import Status
 
 # The three states the office sees. A workbook waiting for its turn counts as 处理中: it will be
 # processed without anyone doing anything.
@@ -29,7 +30,7 @@ SHOWN_PROBLEM_ROWS = 1000
 SHOWN_SUMMARY_ROWS = 500
 CHARTED_PROJECTS = 50
 # Outcomes of runs that published a folder: without it now, someone moved it, not a refusal.
-WROTE_OUTPUTS = ("success", "invalid")
+WROTE_OUTPUTS = (Status.SUCCESS, Status.INVALID)
 WAITING = "等待开始"
 UNWATCHED = "等待开始；目前没有 perfreport serve 或 perfreport web 在处理输入文件夹，请联系管理员"
 # The hot folder waits for a file that is not a whole zip yet: it may still be being copied.
@@ -161,7 +162,7 @@ def finished_view(folder: Path, manifest: Mapping[str, object]) -> RunView:
     source = manifest.get("input") if isinstance(manifest.get("input"), dict) else {}
     listed = manifest.get("outputs") if isinstance(manifest.get("outputs"), list) else []
     files = frozenset(str(entry["path"]) for entry in listed if isinstance(entry, dict) and "path" in entry)
-    succeeded = manifest.get("status") == "success"
+    succeeded = manifest.get("status") == Status.SUCCESS
     detail = "" if succeeded else ("工作簿有错误，未生成报告" if files else "无法生成报告")
     return RunView(
         name=folder.name, workbook=str(source.get("file", folder.name + ".xlsx")),

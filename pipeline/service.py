@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pipeline import hotfolder, outputs
-from pipeline.errors import WorkbookRefused, os_error_reason
+from pipeline.errors import EXIT_CODES, Status, WorkbookRefused, os_error_reason
 
 DEPLOYMENT = "annual"
 ANNUAL_CRON = "0 8 15 1 *"  # 15 January, 08:00
@@ -48,10 +48,6 @@ def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON
 # What starts one workbook's run and waits for it: (outcome, message). `serve` runs the served
 # deployment; `web` without a Prefect server runs `perfreport run` in a child process.
 RunStarter = Callable[[Path, Path, Path], tuple[str, str]]
-# steps.Status's values, spelled here so the watcher does not import steps (and pandera), and
-# `perfreport run`'s exit codes (cli.py) as the outcome each stands for.
-SUCCESS, INVALID, REFUSED = "success", "invalid", "refused"
-EXIT_OUTCOMES = {0: SUCCESS, 1: INVALID, 2: REFUSED}
 
 
 def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
@@ -68,7 +64,7 @@ def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str
 
 
 def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
-    """`perfreport run` on one workbook in a child process: (steps.Status or "failed", message).
+    """`perfreport run` on one workbook in a child process: (its Status, or "failed", and a message).
 
     A process per run, as the command line does it: the run's memory goes back to the system when
     it ends, and a crash cannot take the web page down with it. The message is the run's own
@@ -79,7 +75,8 @@ def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path) -> t
     done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", errors="replace",
                           check=False)
     lines = [line.removeprefix("✘").strip() for line in done.stderr.splitlines() if line.startswith("✘")]
-    return EXIT_OUTCOMES.get(done.returncode, "failed"), (lines[0] if lines else "")
+    outcome = next((status for status, code in EXIT_CODES.items() if code == done.returncode), "failed")
+    return outcome, (lines[0] if lines else "")
 
 
 def refusal(workbook: Path) -> tuple[str, str] | None:
@@ -94,7 +91,7 @@ def refusal(workbook: Path) -> tuple[str, str] | None:
     try:
         refuse_unreadable(workbook)
     except WorkbookRefused as exc:
-        return REFUSED, exc.reason
+        return Status.REFUSED, exc.reason
     return None
 
 
@@ -235,7 +232,7 @@ def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, st
         return
     refused = hotfolder.output_folder_refusal(output_dir, path)
     if refused is not None:
-        outcome, message = REFUSED, refused
+        outcome, message = Status.REFUSED, refused
     else:
         hotfolder.archive_previous_outputs(output_dir, path)
         outcome, message = refusal(path) or start_run(path, input_dir, output_dir)

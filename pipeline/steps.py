@@ -23,7 +23,14 @@ import orjson
 from pipeline import outputs
 from pipeline.config import Settings, chunk_size_for
 from pipeline.context import report_context, summary_row
-from pipeline.errors import Problem, Severity, TemplateInvalid, ValidationFailed, WorkbookRefused
+from pipeline.errors import (
+    Problem,
+    Severity,
+    Status,
+    TemplateInvalid,
+    ValidationFailed,
+    WorkbookRefused,
+)
 from pipeline.fastrender import CompiledTemplate
 from pipeline.indicators import ProjectResult, evaluate
 from pipeline.profile import DEFAULT_PROFILE, ScoringProfile
@@ -38,14 +45,6 @@ CHUNKS_DIR = ".chunks"
 SUMMARY_DATA = "summary.json"
 # How much of a large run's detail travels back to the CLI and into the Prefect artifact.
 SHOWN_PROBLEMS, SHOWN_ROWS = 200, 1000
-
-
-class Status:
-    """How a workbook's run ended; the CLI maps it to an exit code."""
-
-    SUCCESS = "success"  # reports written (warnings allowed)
-    INVALID = "invalid"  # the workbook breaks the contract: only 校验报告.xlsx
-    REFUSED = "refused"  # not a readable workbook, or an unusable template
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import hotfolder, outputs, runs, service
+from pipeline.errors import Status
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "input" / "2020年度项目支出绩效自评表.xlsx"
@@ -135,7 +136,7 @@ def test_hot_folder_records_the_archive_name_as_refused_once(
         time.sleep(0.3)
 
     [processed] = hotfolder.load_state(state_file).processed.values()
-    assert processed.outcome == service.REFUSED and "保留名称" in processed.message
+    assert processed.outcome == Status.REFUSED and "保留名称" in processed.message
     assert state_file.stat().st_mtime_ns == recorded
     assert archive_intact(output)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from pipeline import hotfolder, outputs, runs, service
+from pipeline.errors import Status
 from tests.processes import free_port, start_web, stop_group, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,7 +83,7 @@ def test_watcher_survives_a_missing_and_a_vanishing_input_folder(
     wait_until(lambda: state_file.exists() and hotfolder.load_state(state_file).processed, RUN_SECONDS)
     assert (output / "预算" / outputs.MANIFEST_NAME).is_file()
     [processed] = hotfolder.load_state(hotfolder.state_path(output)).processed.values()
-    assert processed.outcome == service.SUCCESS
+    assert processed.outcome == Status.SUCCESS
     assert [r.getMessage() for r in caplog.records].count(
         f"输入文件夹 {inbox} 已恢复，继续自动处理") == 2
 

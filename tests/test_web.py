@@ -37,6 +37,7 @@ from fastapi.testclient import TestClient
 from starlette.datastructures import UploadFile
 
 from pipeline import hotfolder, outputs, runs, service, uploads, web, webguard
+from pipeline.errors import Status
 from pipeline.hotfolder import HotfolderState
 from pipeline.web import WebSettings, create_app
 from tests.conftest import excel_row, valid_sheets, workbook_bytes, write_workbook
@@ -915,7 +916,7 @@ def test_the_watcher_records_why_a_file_is_refused_and_the_page_shows_it(folders
 
     processed = hotfolder.load_state(state_file).processed["实体.xlsx"]
     assert recorded.calls == []
-    assert processed.outcome == service.REFUSED and "DOCTYPE" in processed.message
+    assert processed.outcome == Status.REFUSED and "DOCTYPE" in processed.message
     with TestClient(create_app(folders.settings())) as test_client:
         page = test_client.get(web.run_url("实体")).text
     assert 'id="status">有错误<' in page and "DOCTYPE" in page
