@@ -92,9 +92,9 @@ def column_name(index: int) -> str:
 
 
 def column_number(letters: bytes) -> int:
-    """1-based column of a column name (A -> 1, XFD -> 16384)."""
+    """1-based column of a column name in either case (A -> 1, aa -> 27, XFD -> 16384)."""
     number = 0
-    for char in letters:
+    for char in letters.upper():
         number = number * 26 + char - 64
     return number
 

@@ -9,7 +9,6 @@ Three passes, each collecting `Problem` records instead of stopping at the first
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +20,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.errors import Problem, Severity, ValidationFailed, has_errors
+from pipeline.headers import folded
 from pipeline.profile import DEFAULT_PROFILE, ScoringProfile
 from pipeline.records import columns_of
 from pipeline.schemas import (
@@ -66,8 +66,9 @@ class ValidWorkbook:
 
 @lru_cache(maxsize=8192)
 def normalized_text(text: str) -> str:
-    """Text as compared for numbers and units: NFKC (full-width digits), without spaces."""
-    return "".join(unicodedata.normalize("NFKC", text).split())
+    """Text as compared for numbers and units (`headers.folded`), remembered: the same few
+    spellings come back on every row."""
+    return folded(text)
 
 
 def shown(value: object) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
-import unicodedata
 import warnings
 import zipfile
 from bisect import bisect_left
@@ -28,8 +27,9 @@ from typing import TypeVar
 
 import pandas as pd
 
-from pipeline.archive import SheetExtent, column_name, refuse_unsafe_archive
+from pipeline.archive import SheetExtent, column_name, column_number, refuse_unsafe_archive
 from pipeline.errors import Problem, Severity, WorkbookRefused
+from pipeline.headers import folded
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # An encrypted .xlsx is an OLE container holding a stream with this UTF-16 name.
@@ -85,8 +85,8 @@ class RawWorkbook:
 
 
 def normalized_header(text: object) -> str:
-    """A header in canonical form: NFKC, without white space or line breaks."""
-    return "".join(unicodedata.normalize("NFKC", str(text)).split())
+    """A header in canonical form (`headers.folded`)."""
+    return folded(str(text))
 
 
 def cell_value(value: object, number_format: str | None) -> object:
@@ -520,14 +520,6 @@ class NeedsOpenpyxl(Exception):
     """The fast reader cannot read this sheet exactly; openpyxl must."""
 
 
-def column_index(letters: bytes) -> int:
-    """0-based column of a column name (A -> 0, AA -> 26)."""
-    index = 0
-    for char in letters.upper():
-        index = index * 26 + char - 64
-    return index - 1
-
-
 def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
     """Sheet name -> zip part of its worksheet XML."""
     from defusedxml import ElementTree
@@ -671,7 +663,7 @@ def cell_position(tag: bytes) -> tuple[int, int]:
     match = CELL_REF.search(tag)
     if match is None:
         raise NeedsOpenpyxl("cell without r=")
-    return int(match[2]), column_index(match[1])
+    return int(match[2]), column_number(match[1]) - 1
 
 
 def calamine_values(rows: list[list[object]], search_rows: int) -> list[list[object]]:
@@ -835,7 +827,7 @@ def merged_areas(xml: bytes) -> list[MergedArea]:
     """The merged areas in (the last piece of) a sheet's XML; they follow the cells, so only the tail is searched."""
     end = xml.rfind(b"sheetData>")
     tail = xml[end:] if end >= 0 else xml
-    return [(int(m[2]), column_index(m[1]), int(m[4]), column_index(m[3])) for m in MERGE_REF.finditer(tail)]
+    return [(int(m[2]), column_number(m[1]) - 1, int(m[4]), column_number(m[3]) - 1) for m in MERGE_REF.finditer(tail)]
 
 
 def merged_cell_problems(sheet: RawSheet, header_cells: Sequence[object], areas: Iterable[MergedArea]) -> list[Problem]:

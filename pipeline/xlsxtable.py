@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
-from openpyxl.utils.cell import get_column_letter
+from pipeline.archive import column_name
 
 # Control characters are not allowed in XML 1.0 (a workbook's text can hold them: calamine
 # decodes Excel's _x0001_ escapes).
@@ -108,7 +108,7 @@ def cell_xml(ref: str, value: object, style: int = PLAIN) -> str:
 def sheet_xml(columns: Sequence[str], rows: Iterable[Mapping[str, object]],
               widths: Mapping[str, int]) -> Iterable[str]:
     """The worksheet XML in pieces: widths, a frozen bold header row, then one row per mapping."""
-    letters = [get_column_letter(i) for i in range(1, len(columns) + 1)]
+    letters = [column_name(i) for i in range(len(columns))]
     yield ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
            '<sheetViews><sheetView workbookViewId="0">'
