@@ -230,8 +230,10 @@ def refused_view(workbook: Path, name: str, processed: hotfolder.Processed) -> R
     return RunView(name, workbook.name, FAILED, reason, when)
 
 
-def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache) -> list[RunView]:
-    """Every workbook's latest run, newest first: running, waiting, and finished ones."""
+def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
+              held: outputs.HeldLocks | None = None) -> list[RunView]:
+    """Every workbook's latest run, newest first: running, waiting, and finished ones. `held`: the
+    locks read once for the whole page (read here when not given)."""
     try:
         state = hotfolder.load_state(hotfolder.state_path(output_dir))
     except hotfolder.StateUnreadable:
@@ -250,7 +252,7 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache) -> list[Run
             views[name] = waiting
         elif published is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
             views[name] = refused_view(workbook, name, processed)
-    held = outputs.held_locks()  # one read of /proc/locks for the whole listing
+    held = held or outputs.held_locks()  # one read of /proc/locks for the whole listing
     if not is_watched(output_dir, held):
         views = {name: replace(view, detail=UNWATCHED) if view.detail == WAITING else view
                  for name, view in views.items()}

@@ -183,10 +183,11 @@ def create_app(settings: WebSettings) -> FastAPI:
         return pages.TemplateResponse(request, template, context, status_code=status)
 
     def index_page(request: Request, status: int = 200, error: str = "") -> HTMLResponse:
-        listed = runs.list_runs(settings.input_dir, settings.output_dir, cache)
+        held = outputs.held_locks()  # one read of /proc/locks for the listing and the watcher
+        listed = runs.list_runs(settings.input_dir, settings.output_dir, cache, held)
         return page(request, "index.html", status, runs=listed, error=error,
                     busy=any(r.status == runs.RUNNING for r in listed),
-                    watcher_problem=runs.watcher_problem(settings.output_dir))
+                    watcher_problem=runs.watcher_problem(settings.output_dir, held))
 
     def too_large(scope: Scope) -> Response:
         # No run list here: this answer is given before the token is checked.
@@ -250,7 +251,8 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.get("/runs/{name}", response_class=HTMLResponse)
     def run_page(request: Request, name: str) -> HTMLResponse:
-        run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, cache), name)
+        held = outputs.held_locks()  # one read of /proc/locks for the run and the watcher
+        run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, cache, held), name)
         if run is None:
             return page(request, "missing.html", 404, name=name)
         finished = run.status != runs.RUNNING
@@ -261,7 +263,7 @@ def create_app(settings: WebSettings) -> FastAPI:
                     same=request.query_params.get("same") == "1",
                     replaced=replaced_upload(request.query_params.get("upload"), run, settings.input_dir,
                                              settings.output_dir, cache),
-                    watcher_problem=runs.watcher_problem(settings.output_dir))
+                    watcher_problem=runs.watcher_problem(settings.output_dir, held))
 
     @app.get("/runs/{name}/files/{relative:path}")
     def download(request: Request, name: str, relative: str) -> Response:

@@ -53,3 +53,13 @@ def start_web(input_dir: Path, output_dir: Path, port: int, *options: str, cwd: 
          "--port", str(port), *options],
         env=env, cwd=cwd, start_new_session=True, stdout=stdout, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
     )
+
+
+def wait_until(condition: Callable[[], object], seconds: float) -> None:
+    """Poll `condition()` until it is true; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {seconds} s")

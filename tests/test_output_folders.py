@@ -22,6 +22,7 @@ import pytest
 
 from pipeline import hotfolder, outputs, runs, service
 from pipeline.errors import Status
+from tests.processes import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "input" / "2020年度项目支出绩效自评表.xlsx"
@@ -110,16 +111,6 @@ def watcher(folders: tuple[Path, Path]) -> Iterator[tuple[Path, Path, threading.
         stop.set()
         wake.set()
         thread.join(timeout=CLI_SECONDS)
-
-
-def wait_until(condition: object, seconds: float) -> None:
-    """Poll `condition()` until it is true; fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds} s")
 
 
 def test_hot_folder_records_the_archive_name_as_refused_once(

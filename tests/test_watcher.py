@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +20,7 @@ import pytest
 
 from pipeline import hotfolder, outputs, runs, service
 from pipeline.errors import Status
-from tests.processes import free_port, start_web, stop_group, wait_for_port
+from tests.processes import free_port, start_web, stop_group, wait_for_port, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "input" / "2020年度项目支出绩效自评表.xlsx"
@@ -28,14 +28,6 @@ RUN_SECONDS = 300
 POLL = 0.2
 
 
-def wait_until(condition: Callable[[], object], seconds: float) -> None:
-    """Poll `condition()` until it is true; fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds} s")
 
 
 @pytest.fixture
