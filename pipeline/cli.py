@@ -44,7 +44,7 @@ def workbooks_in(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
     """The workbooks named by the arguments, and what is missing. A folder means its workbooks
     by the hot folder's rule (`hotfolder.workbook_entries`), so `run input/`, `serve`, `web` and
     the annual flow agree on which files those are; a file named explicitly is taken as it is."""
-    from pipeline.hotfolder import workbook_entries
+    from pipeline.serve.hotfolder import workbook_entries
 
     found: list[Path] = []
     missing: list[str] = []
@@ -99,8 +99,8 @@ def command_run(args: argparse.Namespace) -> int:
     settings = Settings(output_dir=args.output_dir, chunk_size=args.chunk_size, workers=args.workers,
                         dask_address=args.dask_address or os.environ.get(DASK_ADDRESS_ENV) or None)
     apply_prefect_defaults()
-    from pipeline.flow import run_workbook  # prefect reads its settings at import
-    from pipeline.outputs import OutputBusy
+    from pipeline.run.flow import run_workbook  # prefect reads its settings at import
+    from pipeline.write.outputs import OutputBusy
 
     codes = [EXIT_REFUSED] if missing else []
     with console_progress():
@@ -140,7 +140,7 @@ def os_error_message(exc: OSError, output_dir: Path) -> str:
 
 def command_check_template(args: argparse.Namespace) -> int:
     """`perfreport check-template`: list what is wrong with each template; 0 when all are fine."""
-    from pipeline.templatecheck import check_template_file, report_lines
+    from pipeline.docx.templatecheck import check_template_file, report_lines
 
     codes: list[int] = []
     for path in args.templates:
@@ -276,7 +276,7 @@ def command_serve(args: argparse.Namespace) -> int:
         # that exits would be restarted until systemd gives up. The watcher waits for it.
         print(f"⚠ 输入文件夹目前不存在或无法访问：{args.input_dir}；它出现后自动开始处理", file=sys.stderr)
     apply_prefect_defaults()
-    from pipeline import service
+    from pipeline.serve import service
 
     print(f"正在监视 {args.input_dir}，输出到 {args.output_dir}（按 Ctrl+C 停止）", flush=True)
     service.serve(args.input_dir, args.output_dir, args.cron or service.ANNUAL_CRON,
@@ -287,8 +287,8 @@ def command_serve(args: argparse.Namespace) -> int:
 def command_web(args: argparse.Namespace) -> int:
     """`perfreport web`: the upload and download page, until interrupted."""
     token = os.environ.get(WEB_TOKEN_ENV) or None
-    from pipeline.web import WebSettings, serve_web
-    from pipeline.webguard import host_and_port, is_loopback, public_origin
+    from pipeline.serve.web import WebSettings, serve_web
+    from pipeline.serve.webguard import host_and_port, is_loopback, public_origin
 
     if not is_loopback(args.host) and token is None:
         print(f"✘ 在 {args.host} 上提供网页时，其他电脑也能访问：请先设置访问令牌，例如\n"

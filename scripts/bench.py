@@ -40,10 +40,10 @@ sys.path.insert(0, str(REPO))  # tests.processes: the child-process helpers of t
 
 from make_synthetic import write_synthetic_workbook  # noqa: E402
 
-from pipeline import steps  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.context import report_context  # noqa: E402
-from pipeline.fastrender import CompiledTemplate  # noqa: E402
+from pipeline.core.context import report_context  # noqa: E402
+from pipeline.docx.fastrender import CompiledTemplate  # noqa: E402
+from pipeline.run import steps  # noqa: E402
 
 TEMPLATE = REPO / "templates" / "report.docx"
 STAGES = ("读取", "校验", "整理", "计算", "准备渲染", "渲染", "写出")
@@ -104,7 +104,7 @@ def naive_vs_compiled(contexts: list[dict[str, object]]) -> tuple[float, float]:
     """
     from docxtpl import DocxTemplate
 
-    from pipeline.render import jinja_environment
+    from pipeline.docx.render import jinja_environment
 
     started = time.perf_counter()
     for context in contexts:
@@ -124,8 +124,8 @@ def naive_vs_compiled(contexts: list[dict[str, object]]) -> tuple[float, float]:
 
 def naive_vs_fast_reading(workbook: Path) -> tuple[float, float]:
     """Seconds to read a workbook's four sheets: openpyxl alone (read-only), and the pipeline's reader."""
-    from pipeline.schemas import SHEET_MODELS, sheet_layout
-    from pipeline.workbook import read_workbook, read_workbook_openpyxl
+    from pipeline.contract.schemas import SHEET_MODELS, sheet_layout
+    from pipeline.xlsx.workbook import read_workbook, read_workbook_openpyxl
 
     layouts = [sheet_layout(m) for m in SHEET_MODELS]
     started = time.perf_counter()
@@ -142,7 +142,7 @@ def web_page_times(output_dir: Path, name: str, repeats: int = 5) -> tuple[float
     `repeats` each. The page refreshes every 3 s while any run is under way."""
     from fastapi.testclient import TestClient
 
-    from pipeline.web import WebSettings, create_app, run_url
+    from pipeline.serve.web import WebSettings, create_app, run_url
 
     settings = WebSettings(input_dir=output_dir / "no-input", output_dir=output_dir, watch=False,
                            allowed_hosts=("testserver",))  # the Host TestClient sends

@@ -1,7 +1,7 @@
 """Build the default report template (GB/T 9704-2012 layout) with python-docx.
 
 Run as ``python scripts/make_template.py templates/report.docx``. The variables it uses are the
-contract produced by ``pipeline/context.py``; ``templates/README.md`` lists them for clerks.
+contract produced by ``pipeline/core/context.py``; ``templates/README.md`` lists them for clerks.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from pipeline.context import CONTEXT_KEYS, money_sentence, paragraphs, report_context
-from pipeline.indicators import evaluate
+from pipeline.core.context import CONTEXT_KEYS, money_sentence, paragraphs, report_context
+from pipeline.core.indicators import evaluate
 from tests.test_indicators import indicator, project
 
 

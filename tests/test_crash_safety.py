@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import outputs
 from pipeline.config import Settings
+from pipeline.write import outputs
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="kill -9 of a process group is POSIX")
 
@@ -67,7 +67,7 @@ def uninterrupted_outputs(workbook: Path, output_dir: Path) -> Path:
     The same functions the flow wires, without Prefect: outputs are byte-identical whichever
     runner renders them (tests/test_scale.py), and this costs no Prefect server start.
     """
-    from pipeline import steps  # imported here: the spawned publish processes need only outputs
+    from pipeline.run import steps  # imported here: the spawned publish processes need only outputs
 
     settings = Settings(output_dir=output_dir, chunk_size=CHUNK_SIZE, workers=1)
     prepared = steps.prepare_run(workbook, settings)
@@ -248,7 +248,7 @@ def test_two_runs_started_together_on_one_folder_give_one_complete_result(
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from pipeline import outputs
+from pipeline.write import outputs
 final = Path(sys.argv[1])
 with outputs.output_lock(final):
     outputs.staging_dir(final)

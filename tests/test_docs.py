@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, config, schemas
-from pipeline.context import CONTEXT_KEYS
-from pipeline.render import template_variables
+from pipeline import cli, config
+from pipeline.contract import schemas
+from pipeline.core.context import CONTEXT_KEYS
+from pipeline.docx.render import template_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -117,7 +118,8 @@ def test_every_environment_variable_is_in_readme(variable: str) -> None:
 
 
 def test_readme_example_of_a_changed_workbook_name_is_the_real_folder() -> None:
-    from pipeline import hotfolder, outputs
+    from pipeline.serve import hotfolder
+    from pipeline.write import outputs
 
     folder = outputs.output_folder_name("a:b")
     assert f"`a:b.xlsx` 的输出在 `output/{folder}/`" in README and f"`a:b.xlsx` → `output/{folder}/`" in README

@@ -1,4 +1,4 @@
-"""Tests of pipeline/fastrender.py: CompiledTemplate gives the same reports as Renderer (docxtpl)."""
+"""Tests of pipeline/docx/fastrender.py: CompiledTemplate gives the same reports as Renderer (docxtpl)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from docx.document import Document as DocumentObject
 from lxml import etree
 
+from pipeline.docx.fastrender import CompiledTemplate
+from pipeline.docx.render import Renderer
 from pipeline.errors import TemplateInvalid
-from pipeline.fastrender import CompiledTemplate
-from pipeline.render import Renderer
 from tests.test_render import SAMPLE_CONTEXT, SPECIAL, sample_context
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import outputs
+from pipeline.write import outputs
 
 # Windows device names: also reserved with an extension (CON.txt) and in any letter case.
 RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",

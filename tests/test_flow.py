@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from pipeline.config import Settings
-from pipeline.flow import report_workbook
+from pipeline.run.flow import report_workbook
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -29,10 +29,10 @@ from typing import NamedTuple
 import openpyxl
 import pytest
 
-from pipeline import archive
 from pipeline.cli import main
 from pipeline.config import Settings
-from pipeline.steps import check_workbook
+from pipeline.run.steps import check_workbook
+from pipeline.xlsx import archive
 from tests.conftest import valid_sheets, write_workbook
 from tests.test_validate import RULES
 from tests.test_workbook import with_shared_strings
@@ -416,7 +416,7 @@ MEASURE = """
 import json, resource, sys, time
 from pathlib import Path
 from pipeline.config import Settings
-from pipeline.steps import check_workbook
+from pipeline.run.steps import check_workbook
 started = time.perf_counter()
 checked = check_workbook(Path(sys.argv[1]), Settings())
 print(json.dumps({"status": checked.status, "refused": checked.refused,

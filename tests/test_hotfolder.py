@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import hotfolder, outputs
-from pipeline.hotfolder import HotfolderState
+from pipeline.serve import hotfolder
+from pipeline.serve.hotfolder import HotfolderState
+from pipeline.write import outputs
 from tests.conftest import workbook_bytes
 
 NOON = datetime(2026, 11, 25, 12, 0, 0)

@@ -6,8 +6,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from pipeline.formatting import money_text, percent, round_half_up
-from pipeline.indicators import (
+from pipeline.core.formatting import money_text, percent, round_half_up
+from pipeline.core.indicators import (
     budget_score,
     completion,
     evaluate,
@@ -18,8 +18,8 @@ from pipeline.indicators import (
     indicator_score,
     qualitative_completion,
 )
-from pipeline.profile import AtMostRule, ScoringProfile
-from pipeline.records import Funding, Indicator, Project
+from pipeline.core.profile import AtMostRule, ScoringProfile
+from pipeline.core.records import Funding, Indicator, Project
 
 
 def indicator(**changes: object) -> Indicator:

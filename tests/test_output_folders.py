@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import hotfolder, outputs, runs, service
 from pipeline.errors import Status
+from pipeline.serve import hotfolder, runs, service
+from pipeline.write import outputs
 from tests.processes import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ def test_run_refuses_the_archive_name_and_keeps_the_archive(folders: tuple[Path,
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_annual_flow_refuses_the_archive_name_and_runs_the_others(folders: tuple[Path, Path]) -> None:
-    from pipeline.flow import report_folder
+    from pipeline.run.flow import report_folder
 
     inbox, output = folders
     shutil.copyfile(EXAMPLE, inbox / "_archive.xlsx")

@@ -9,8 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from pipeline import outputs
 from pipeline.errors import Problem, Severity
+from pipeline.write import outputs
 
 # Text a spreadsheet could take for a formula (CSV/formula injection), also behind white space.
 FORMULA_LIKE = {

@@ -12,8 +12,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from pipeline import outputs
 from pipeline.errors import Problem, Severity
+from pipeline.write import outputs
 
 
 @pytest.mark.parametrize(

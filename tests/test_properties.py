@@ -12,10 +12,10 @@ import openpyxl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.formatting import round_half_up
-from pipeline.indicators import completion, evaluate, indicator_score
-from pipeline.profile import DEFAULT_PROFILE, AtMostRule, ScoringProfile
-from pipeline.workbook import SheetLayout, read_workbook, read_workbook_openpyxl
+from pipeline.core.formatting import round_half_up
+from pipeline.core.indicators import completion, evaluate, indicator_score
+from pipeline.core.profile import DEFAULT_PROFILE, AtMostRule, ScoringProfile
+from pipeline.xlsx.workbook import SheetLayout, read_workbook, read_workbook_openpyxl
 from tests.test_indicators import indicator, project
 
 LINEAR = ScoringProfile(at_most_rule=AtMostRule.LINEAR)

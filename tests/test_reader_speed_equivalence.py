@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import workbook
-from pipeline.schemas import SHEET_MODELS, sheet_layout
-from pipeline.workbook import RawWorkbook, read_workbook, read_workbook_openpyxl
+from pipeline.contract.schemas import SHEET_MODELS, sheet_layout
+from pipeline.xlsx import workbook
+from pipeline.xlsx.workbook import RawWorkbook, read_workbook, read_workbook_openpyxl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -1,4 +1,4 @@
-"""Tests of pipeline/render.py: real .docx files rendered, then opened again with python-docx."""
+"""Tests of pipeline/docx/render.py: real .docx files rendered, then opened again with python-docx."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import docx
 import pytest
 from docx.document import Document as DocumentObject
 
+from pipeline.docx.render import Renderer, jinja_environment, template_variables
 from pipeline.errors import TemplateInvalid
-from pipeline.render import Renderer, jinja_environment, template_variables
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEMPLATE = ROOT / "templates" / "report.docx"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
-from pipeline.flow import run_workbook
+from pipeline.run.flow import run_workbook
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

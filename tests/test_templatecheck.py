@@ -10,17 +10,17 @@ import docx
 import pytest
 
 from pipeline import cli
-from pipeline.context import report_context
-from pipeline.errors import TemplateInvalid
-from pipeline.indicators import evaluate
-from pipeline.steps import checked_template
-from pipeline.templatecheck import (
+from pipeline.core.context import report_context
+from pipeline.core.indicators import evaluate
+from pipeline.docx.templatecheck import (
     DICT_FIELDS,
     ITEM_FIELDS,
     Finding,
     FindingKind,
     check_template_file,
 )
+from pipeline.errors import TemplateInvalid
+from pipeline.run.steps import checked_template
 from tests.test_indicators import indicator, project
 from tests.test_render import DEFAULT_TEMPLATE
 

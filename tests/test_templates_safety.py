@@ -15,13 +15,21 @@ import docx
 import orjson
 import pytest
 
-from pipeline import cli, outputs, steps
+from pipeline import cli
 from pipeline.config import Settings
+from pipeline.docx.fastrender import CompiledTemplate
+from pipeline.docx.render import Renderer, jinja_environment
+from pipeline.docx.templatecheck import FindingKind, template_check
 from pipeline.errors import TemplateInvalid
-from pipeline.fastrender import CompiledTemplate
-from pipeline.render import Renderer, jinja_environment
-from pipeline.steps import PreparedReports, RunSummary, Status, checked_template, render_chunk_file
-from pipeline.templatecheck import FindingKind, template_check
+from pipeline.run import steps
+from pipeline.run.steps import (
+    PreparedReports,
+    RunSummary,
+    Status,
+    checked_template,
+    render_chunk_file,
+)
+from pipeline.write import outputs
 from tests.test_render import DEFAULT_TEMPLATE, SAMPLE_CONTEXT, make_template
 
 # Each reaches for Python's internals in a way the syntax tree shows.
@@ -121,9 +129,9 @@ _HUGE_PROBE = textwrap.dedent("""
     import json, resource, sys, time, tracemalloc
     from pathlib import Path
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-    from pipeline.fastrender import CompiledTemplate
-    from pipeline.render import Renderer
-    from pipeline.templatecheck import template_check
+    from pipeline.docx.fastrender import CompiledTemplate
+    from pipeline.docx.render import Renderer
+    from pipeline.docx.templatecheck import template_check
     from tests.test_render import SAMPLE_CONTEXT
     path, count = Path(sys.argv[1]), int(sys.argv[2])
     context = {**SAMPLE_CONTEXT, "n": count}
@@ -270,7 +278,7 @@ def test_workbook_text_is_data_never_template_code(workbook_factory, sheets, tmp
 @pytest.mark.usefixtures("prefect_harness")
 def test_template_error_in_a_worker_exits_2_and_publishes_nothing(
         workbook_factory, sheets, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pipeline.flow import run_workbook
+    from pipeline.run.flow import run_workbook
 
     templates = tmp_path / "templates"
     templates.mkdir()

@@ -15,9 +15,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from pipeline import steps
 from pipeline.config import Settings
 from pipeline.errors import PROBLEM_COLUMNS, Problem, Severity
+from pipeline.run import steps
 
 Sheets = dict[str, list[dict[str, object]]]
 Mutation = Callable[[Sheets], None]
@@ -301,7 +301,7 @@ def sha256(path: Path) -> str:
 def test_the_flow_on_a_broken_workbook_writes_only_the_problem_report(
     prefect_harness: None, workbook_factory: Callable[..., Path], sheets: Sheets, tmp_path: Path,
 ) -> None:
-    from pipeline.flow import report_workbook
+    from pipeline.run.flow import report_workbook
 
     sheets["资金"][0]["全年执行数(万元)"] = 120
     sheets["绩效指标"][3]["分值"] = 55

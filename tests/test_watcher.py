@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline import hotfolder, outputs, runs, service
 from pipeline.errors import Status
+from pipeline.serve import hotfolder, runs, service
+from pipeline.write import outputs
 from tests.processes import free_port, start_web, stop_group, wait_for_port, wait_until
 
 REPO = Path(__file__).resolve().parent.parent

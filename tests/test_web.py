@@ -36,10 +36,11 @@ from fastapi.templating import Jinja2Templates
 from fastapi.testclient import TestClient
 from starlette.datastructures import UploadFile
 
-from pipeline import hotfolder, outputs, runs, service, uploads, web, webguard
 from pipeline.errors import Status
-from pipeline.hotfolder import HotfolderState
-from pipeline.web import WebSettings, create_app
+from pipeline.serve import hotfolder, runs, service, uploads, web, webguard
+from pipeline.serve.hotfolder import HotfolderState
+from pipeline.serve.web import WebSettings, create_app
+from pipeline.write import outputs
 from tests.conftest import excel_row, valid_sheets, workbook_bytes, write_workbook
 
 REPO = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pipeline import hotfolder
+from pipeline.serve import hotfolder
 from tests.conftest import workbook_bytes
 from tests.processes import free_port, start_web, stop_group, wait_for_port
 

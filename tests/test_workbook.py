@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import steps
 from pipeline.config import Settings
+from pipeline.contract.schemas import SHEET_MODELS, sheet_layout
 from pipeline.errors import Problem, Severity, WorkbookRefused
-from pipeline.schemas import SHEET_MODELS, sheet_layout
-from pipeline.workbook import RawWorkbook, read_workbook
+from pipeline.run import steps
+from pipeline.xlsx.workbook import RawWorkbook, read_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUTS = [sheet_layout(m) for m in SHEET_MODELS]

@@ -1,6 +1,6 @@
 """`perfreport web`: a small Chinese page to upload a workbook and download its reports.
 
-Server-rendered HTML (FastAPI with Jinja2 templates in `pipeline/webpages/`), no script and no
+Server-rendered HTML (FastAPI with Jinja2 templates in `pipeline/serve/webpages/`), no script and no
 front-end build. What it shows is read from the input and output folders by `runs.py`, so runs
 started by the hot folder, the schedule or the command line appear as well as its own uploads.
 
@@ -41,8 +41,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from pipeline import hotfolder, outputs, runs, service
-from pipeline.uploads import (
+from pipeline.serve import hotfolder, runs, service
+from pipeline.serve.uploads import (
     UploadRejected,
     remove_stale_parts,
     replaced_upload,
@@ -50,7 +50,7 @@ from pipeline.uploads import (
     upload_id,
     uploaded_name,
 )
-from pipeline.webguard import (
+from pipeline.serve.webguard import (
     BODY_TIMEOUT_SECONDS,
     DEFAULT_MAX_CONNECTIONS,
     HEAD_TIMEOUT_SECONDS,
@@ -68,6 +68,7 @@ from pipeline.webguard import (
     same_origin_path,
     security_headers,
 )
+from pipeline.write import outputs
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 DEFAULT_MAX_UPLOAD_MB = 200  # a province's 100,000-project workbook is about 60 MB

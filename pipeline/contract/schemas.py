@@ -13,8 +13,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from pipeline import headers
-from pipeline.workbook import SheetLayout
+from pipeline.core import headers
+from pipeline.xlsx.workbook import SheetLayout
 
 TEXT = {"kind": "text"}
 NUMBER = {"kind": "number"}

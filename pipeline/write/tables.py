@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
-from pipeline.archive import column_name
+from pipeline.xlsx.archive import column_name
 
 # Control characters are not allowed in XML 1.0 (a workbook's text can hold them: calamine
 # decodes Excel's _x0001_ escapes).

@@ -29,8 +29,9 @@ from typing import IO
 
 from starlette.datastructures import UploadFile
 
-from pipeline import hotfolder, outputs, runs
 from pipeline.errors import WorkbookRefused, os_error_reason
+from pipeline.serve import hotfolder, runs
+from pipeline.write import outputs
 
 # Hidden names in the input folder: an upload being written, and the lock of one workbook name.
 UPLOAD_PART_PREFIX, UPLOAD_PART_SUFFIX = ".perfreport-upload-", ".part"
@@ -182,7 +183,7 @@ def save_upload(upload: UploadFile, name: str, input_dir: Path, output_dir: Path
     so the watcher never sees a half-written or unchecked file. The replacing itself (compare,
     keep the old workbook in output/_archive/, rename) is one upload of a name at a time.
     """
-    from pipeline.workbook import refuse_unreadable  # pandas and openpyxl: only when needed
+    from pipeline.xlsx.workbook import refuse_unreadable  # pandas and openpyxl: only when needed
 
     try:
         input_dir.mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,7 @@ from operator import is_not
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline.errors import Problem, Severity, ValidationFailed, has_errors
-from pipeline.headers import folded
-from pipeline.profile import DEFAULT_PROFILE, ScoringProfile
-from pipeline.records import columns_of
-from pipeline.schemas import (
+from pipeline.contract.schemas import (
     ACTUAL_GRADE,
     ACTUAL_NUMBER,
     ACTUAL_TEXT,
@@ -42,7 +38,11 @@ from pipeline.schemas import (
     sheet_layout,
     sheet_name,
 )
-from pipeline.workbook import RawSheet, RawWorkbook, plain_decimal
+from pipeline.core.headers import folded
+from pipeline.core.profile import DEFAULT_PROFILE, ScoringProfile
+from pipeline.core.records import columns_of
+from pipeline.errors import Problem, Severity, ValidationFailed, has_errors
+from pipeline.xlsx.workbook import RawSheet, RawWorkbook, plain_decimal
 
 NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 NUMBER_RE = re.compile(rf"^{NUMBER}$")

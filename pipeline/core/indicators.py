@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pipeline import headers
+from pipeline.core import headers
+from pipeline.core.formatting import HUNDRED, fixed, plain_number, round_half_up, score
+from pipeline.core.profile import DEFAULT_PROFILE, AtMostRule, ScoringProfile
+from pipeline.core.records import Indicator, Project
 from pipeline.errors import Problem, Severity
-from pipeline.formatting import HUNDRED, fixed, plain_number, round_half_up, score
-from pipeline.profile import DEFAULT_PROFILE, AtMostRule, ScoringProfile
-from pipeline.records import Indicator, Project
 
 ZERO, ONE = Decimal(0), Decimal(1)
 SCORE_TOLERANCE = Decimal("0.01")

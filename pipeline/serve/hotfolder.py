@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from pipeline import outputs
+from pipeline.write import outputs
 
 WORKBOOK_SUFFIX = ".xlsx"
 # Excel's owner file of an open workbook ("~$预算.xlsx") ends in .xlsx but only names the user

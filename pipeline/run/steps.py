@@ -20,9 +20,16 @@ from urllib.parse import quote
 
 import orjson
 
-from pipeline import outputs
 from pipeline.config import Settings, chunk_size_for
-from pipeline.context import report_context, summary_row
+from pipeline.contract.schemas import SHEET_LAYOUTS
+from pipeline.contract.validate import validate_workbook
+from pipeline.core.context import report_context, summary_row
+from pipeline.core.indicators import ProjectResult, evaluate
+from pipeline.core.profile import DEFAULT_PROFILE, ScoringProfile
+from pipeline.core.records import Project, projects_from
+from pipeline.docx.fastrender import CompiledTemplate
+from pipeline.docx.render import _problem, template_bytes
+from pipeline.docx.templatecheck import invalid_message, template_check
 from pipeline.errors import (
     Problem,
     Severity,
@@ -31,15 +38,8 @@ from pipeline.errors import (
     ValidationFailed,
     WorkbookRefused,
 )
-from pipeline.fastrender import CompiledTemplate
-from pipeline.indicators import ProjectResult, evaluate
-from pipeline.profile import DEFAULT_PROFILE, ScoringProfile
-from pipeline.records import Project, projects_from
-from pipeline.render import _problem, template_bytes
-from pipeline.schemas import SHEET_LAYOUTS
-from pipeline.templatecheck import invalid_message, template_check
-from pipeline.validate import validate_workbook
-from pipeline.workbook import read_workbook
+from pipeline.write import outputs
+from pipeline.xlsx.workbook import read_workbook
 
 CHUNKS_DIR = ".chunks"
 SUMMARY_DATA = "summary.json"

@@ -4,7 +4,7 @@
 the Jinja syntax trees for what can be decided without rendering anything:
 
 * syntax errors (an unclosed ``{%p if %}``, a misspelt tag);
-* variables the pipeline does not provide (`pipeline.context.CONTEXT_KEYS`); loop variables,
+* variables the pipeline does not provide (`pipeline.core.context.CONTEXT_KEYS`); loop variables,
   ``{% set %}`` names and the sandbox's own globals (``range``, ``namespace``…) are not unknown;
 * unsafe access: attributes or items whose name starts with ``_`` (``''.__class__``,
   ``x['__globals__']``, ``x|attr('__class__')``, ``'{0.__class__}'.format(x)``), the other
@@ -45,10 +45,10 @@ from jinja2.sandbox import (
 )
 from lxml import etree
 
-from pipeline.context import CONTEXT_KEYS
+from pipeline.core.context import CONTEXT_KEYS
+from pipeline.docx.fastrender import CompiledTemplate
+from pipeline.docx.render import _NOT_A_DOCX, MAX_REPETITION, jinja_environment, oversized
 from pipeline.errors import TemplateInvalid
-from pipeline.fastrender import CompiledTemplate
-from pipeline.render import _NOT_A_DOCX, MAX_REPETITION, jinja_environment, oversized
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 SNIPPET_CHARS = 40

@@ -27,9 +27,9 @@ from typing import TypeVar
 
 import pandas as pd
 
-from pipeline.archive import SheetExtent, column_name, column_number, refuse_unsafe_archive
+from pipeline.core.headers import folded
 from pipeline.errors import Problem, Severity, WorkbookRefused
-from pipeline.headers import folded
+from pipeline.xlsx.archive import SheetExtent, column_name, column_number, refuse_unsafe_archive
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # An encrypted .xlsx is an OLE container holding a stream with this UTF-16 name.

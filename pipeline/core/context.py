@@ -6,7 +6,7 @@ arithmetic. The keys are documented in templates/README.md and checked by tests.
 
 from __future__ import annotations
 
-from pipeline.formatting import (
+from pipeline.core.formatting import (
     fixed,
     money_table,
     money_text,
@@ -15,7 +15,7 @@ from pipeline.formatting import (
     score,
     weight,
 )
-from pipeline.indicators import IndicatorResult, ProjectResult
+from pipeline.core.indicators import IndicatorResult, ProjectResult
 
 
 def paragraphs(text: str) -> list[str]:

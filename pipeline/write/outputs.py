@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline.errors import PROBLEM_COLUMNS, Problem, Severity
-from pipeline.xlsxtable import table_xlsx
+from pipeline.write.tables import table_xlsx
 
 REPORTS_DIR = "reports"
 SUMMARY_NAME = "汇总表.xlsx"

@@ -1,13 +1,13 @@
 """Compile a .docx template once, render many reports from it (same output as docxtpl).
 
-`pipeline.render.Renderer` uses docxtpl as documented: every report opens the template with
+`pipeline.docx.render.Renderer` uses docxtpl as documented: every report opens the template with
 python-docx, patches the XML, compiles it with Jinja, renders and saves the whole package again.
 `CompiledTemplate` does the template-only work once:
 
 * the XML parts docxtpl renders (the document body, the headers and footers the main document
   refers to, the footnotes part and the string core properties) are patched with docxtpl's own
   `DocxTemplate.patch_xml` and compiled with our sandboxed environment
-  (`pipeline.render.jinja_environment`);
+  (`pipeline.docx.render.jinja_environment`);
 * every other member of the zip is kept as its already-compressed bytes and copied raw.
 
 A render then runs the compiled templates with the post-processing docxtpl 0.20.2 applies after
@@ -48,8 +48,8 @@ from docxtpl import DocxTemplate
 from jinja2 import meta
 from lxml import etree
 
+from pipeline.docx.render import _NOT_A_DOCX, _problem, jinja_environment, template_bytes
 from pipeline.errors import TemplateInvalid
-from pipeline.render import _NOT_A_DOCX, _problem, jinja_environment, template_bytes
 
 # The core properties docxtpl renders (DocxTemplate.render_properties).
 _PROPERTIES = ("author", "comments", "identifier", "language", "subject", "title")

@@ -10,7 +10,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from pipeline.schemas import (
+from pipeline.contract.schemas import (
     ACTUAL_GRADE,
     ACTUAL_NUMBER,
     ACTUAL_TEXT,
@@ -27,7 +27,7 @@ from pipeline.schemas import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pipeline.validate import ValidWorkbook
+    from pipeline.contract.validate import ValidWorkbook
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,7 @@ def columns_of(model: type) -> SimpleNamespace:
 
 def projects_from(valid: ValidWorkbook) -> list[Project]:
     """One Project per row of 项目, in workbook order, with its money, principles and indicators."""
-    from pipeline.validate import frame_records
+    from pipeline.contract.validate import frame_records
 
     F, PR, IND, PJ = (columns_of(m) for m in (FundingSheet, PrincipleSheet, IndicatorSheet, ProjectSheet))  # noqa: N806
     def columns(frame: pd.DataFrame, *names: str) -> zip:  # noqa: ANN202 - rows as tuples

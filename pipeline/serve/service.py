@@ -18,8 +18,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from pipeline import hotfolder, outputs
 from pipeline.errors import EXIT_CODES, Status, WorkbookRefused, os_error_reason
+from pipeline.serve import hotfolder
+from pipeline.write import outputs
 
 DEPLOYMENT = "annual"
 ANNUAL_CRON = "0 8 15 1 *"  # 15 January, 08:00
@@ -36,7 +37,7 @@ def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON
     """The deployment of `flow.report_folder` on the input folder, on the annual schedule."""
     from prefect.schedules import Cron
 
-    from pipeline.flow import report_folder
+    from pipeline.run.flow import report_folder
 
     return report_folder.to_deployment(
         name=DEPLOYMENT, schedules=[Cron(cron, timezone=timezone)],
@@ -54,7 +55,7 @@ def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str
     """Run the served deployment on one workbook and wait for it; its final state's type."""
     from prefect.deployments import run_deployment
 
-    from pipeline.flow import report_folder
+    from pipeline.run.flow import report_folder
 
     flow_run = run_deployment(
         f"{report_folder.name}/{DEPLOYMENT}", timeout=None, as_subflow=False, poll_interval=1,
@@ -86,7 +87,7 @@ def refusal(workbook: Path) -> tuple[str, str] | None:
     is recorded in the hot-folder state for the web page: a deployment run reports only its
     final state, and it would have refused the file without writing anything.
     """
-    from pipeline.workbook import refuse_unreadable
+    from pipeline.xlsx.workbook import refuse_unreadable
 
     try:
         refuse_unreadable(workbook)

@@ -15,10 +15,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from pipeline import config, hotfolder, outputs, runtime, steps
+from pipeline import config
 from pipeline.config import Settings
 from pipeline.errors import Status, TemplateInvalid
-from pipeline.steps import PreparedReports, RenderedChunk, RunSummary
+from pipeline.run import runtime, steps
+from pipeline.run.steps import PreparedReports, RenderedChunk, RunSummary
+from pipeline.serve import hotfolder
+from pipeline.write import outputs
 
 # Inputs are large and never reused across runs: hashing them for a cache key would be waste.
 TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}

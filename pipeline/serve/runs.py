@@ -20,8 +20,9 @@ from pathlib import Path
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from pipeline import hotfolder, outputs
 from pipeline.errors import Status
+from pipeline.serve import hotfolder
+from pipeline.write import outputs
 
 # The three states the office sees. A workbook waiting for its turn counts as 处理中: it will be
 # processed without anyone doing anything.

@@ -1,0 +1,5 @@
+"""Pure arithmetic and text: records, scoring profile, indicators, formatting and the template context.
+
+Imports only the standard library, `pipeline.errors`, `pipeline.config` and `pipeline.core`:
+no pandas, pandera, prefect, openpyxl, docxtpl or numpy (tests/test_architecture.py checks it).
+"""
