@@ -42,9 +42,9 @@ CHECK_TEMPLATE_EXAMPLE = """Example:
 
 def workbooks_in(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
     """The workbooks named by the arguments, and what is missing. A folder means its workbooks
-    by the hot folder's rule (`hotfolder.workbook_entries`), so `run input/`, `serve`, `web` and
+    by the hot folder's rule (`inputs.workbook_entries`), so `run input/`, `serve`, `web` and
     the annual flow agree on which files those are; a file named explicitly is taken as it is."""
-    from pipeline.serve.hotfolder import workbook_entries
+    from pipeline.inputs import workbook_entries
 
     found: list[Path] = []
     missing: list[str] = []
@@ -100,7 +100,7 @@ def command_run(args: argparse.Namespace) -> int:
                         dask_address=args.dask_address or os.environ.get(DASK_ADDRESS_ENV) or None)
     apply_prefect_defaults()
     from pipeline.run.flow import run_workbook  # prefect reads its settings at import
-    from pipeline.write.outputs import OutputBusy
+    from pipeline.write.locks import OutputBusy
 
     codes = [EXIT_REFUSED] if missing else []
     with console_progress():
@@ -108,7 +108,7 @@ def command_run(args: argparse.Namespace) -> int:
             print(f"正在处理 {workbook} ……", flush=True)
             try:
                 summary = run_workbook(workbook, settings)
-            except OutputBusy as busy:  # refused at once: see outputs.output_lock for why
+            except OutputBusy as busy:  # refused at once: see locks.output_lock for why
                 print(f"✘ {workbook.name}：另一个 perfreport 正在处理 {busy.folder}，请等它结束后再运行。",
                       file=sys.stderr)
                 codes.append(EXIT_REFUSED)
@@ -140,7 +140,8 @@ def os_error_message(exc: OSError, output_dir: Path) -> str:
 
 def command_check_template(args: argparse.Namespace) -> int:
     """`perfreport check-template`: list what is wrong with each template; 0 when all are fine."""
-    from pipeline.docx.templatecheck import check_template_file, report_lines
+    from pipeline.docx.checkreport import report_lines
+    from pipeline.docx.templatecheck import check_template_file
 
     codes: list[int] = []
     for path in args.templates:
@@ -276,11 +277,11 @@ def command_serve(args: argparse.Namespace) -> int:
         # that exits would be restarted until systemd gives up. The watcher waits for it.
         print(f"⚠ 输入文件夹目前不存在或无法访问：{args.input_dir}；它出现后自动开始处理", file=sys.stderr)
     apply_prefect_defaults()
-    from pipeline.serve import service
+    from pipeline.serve import deploy, watcher
 
     print(f"正在监视 {args.input_dir}，输出到 {args.output_dir}（按 Ctrl+C 停止）", flush=True)
-    service.serve(args.input_dir, args.output_dir, args.cron or service.ANNUAL_CRON,
-                  args.timezone or service.TIMEZONE, args.poll_seconds or service.POLL_SECONDS)
+    deploy.serve(args.input_dir, args.output_dir, args.cron or deploy.ANNUAL_CRON,
+                  args.timezone or deploy.TIMEZONE, args.poll_seconds or watcher.POLL_SECONDS)
     return EXIT_OK
 
 

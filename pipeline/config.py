@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.core.profile import DEFAULT_PROFILE, ScoringProfile
+
 # Prefect settings this product needs on every run, applied before prefect is imported. The
 # ephemeral API server starts in 21-43 s on a 2-core machine (beyond prefect's default timeout),
 # and there is no network for its telemetry.
@@ -48,7 +50,7 @@ def chunk_size_for(projects: int, workers: int, chosen: int | None = None) -> in
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Where things are and how a run is cut into tasks."""
+    """Where things are, how a run is cut into tasks, and how its projects are scored."""
 
     output_dir: Path = Path("output")
     templates_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "templates")
@@ -58,6 +60,8 @@ class Settings:
     workers: int | None = None
     dask_address: str | None = None
     header_search_rows: int = 10
+    # The evaluation scheme every step scores and validates by (weights, bands, grades).
+    profile: ScoringProfile = DEFAULT_PROFILE
 
 
 # The address of `perfreport web` as officers reach it (e.g. http://10.0.0.5:8000), so the Prefect

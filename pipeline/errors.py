@@ -25,6 +25,33 @@ class Status(StrEnum):
 EXIT_CODES: dict[Status, int] = {Status.SUCCESS: 0, Status.INVALID: 1, Status.REFUSED: 2}
 
 
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What a run counted: in its summary (CLI, Prefect artifact), its manifest and the web page."""
+
+    projects: int = 0
+    reports: int = 0
+    errors: int = 0
+    warnings: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The manifest's "counts", in this order."""
+        return {"projects": self.projects, "reports": self.reports, "errors": self.errors,
+                "warnings": self.warnings}
+
+    @classmethod
+    def from_manifest(cls, counts: object) -> Counts:
+        """The counts a manifest states; zeros for what is missing or not a whole number (a
+        manifest is read back from a folder others can write to)."""
+        given = counts if isinstance(counts, dict) else {}
+
+        def whole(key: str) -> int:
+            value = given.get(key, 0)
+            return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+        return cls(whole("projects"), whole("reports"), whole("errors"), whole("warnings"))
+
+
 class Severity(StrEnum):
     """How bad a problem is: 错误 blocks every report, 警告 is reported alongside them."""
 

@@ -91,8 +91,9 @@ def run_pipeline(workbook: Path, out: Path, timings: Path) -> tuple[float, int, 
 
 def sample_contexts(workbook: Path, sample: int) -> list[dict[str, object]]:
     """Report contexts of the first `sample` projects of a workbook."""
-    checked = steps.check_workbook(workbook, Settings())
-    results = steps.evaluate_projects(checked.projects[:sample])
+    settings = Settings()
+    checked = steps.check_workbook(workbook, settings)
+    results = steps.evaluate_projects(checked.projects[:sample], settings.profile)
     return [report_context(r) for r in results]
 
 
@@ -125,7 +126,8 @@ def naive_vs_compiled(contexts: list[dict[str, object]]) -> tuple[float, float]:
 def naive_vs_fast_reading(workbook: Path) -> tuple[float, float]:
     """Seconds to read a workbook's four sheets: openpyxl alone (read-only), and the pipeline's reader."""
     from pipeline.contract.schemas import SHEET_MODELS, sheet_layout
-    from pipeline.xlsx.workbook import read_workbook, read_workbook_openpyxl
+    from pipeline.xlsx.fallback import read_workbook_openpyxl
+    from pipeline.xlsx.reader import read_workbook
 
     layouts = [sheet_layout(m) for m in SHEET_MODELS]
     started = time.perf_counter()

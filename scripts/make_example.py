@@ -11,9 +11,7 @@ document properties and fixed zip timestamps give the same bytes on every run.
 from __future__ import annotations
 
 import io
-import os
 import sys
-import tempfile
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -24,8 +22,14 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
+from pipeline.write.files import atomic_write
+from pipeline.write.zipfiles import ZipMember, zip_bytes
+
 FIXED_TIME = datetime(2021, 3, 1, 9, 0, 0)
+# The members' date and mode predate the zip epoch of pipeline.write.zipfiles and stay, so the
+# script still rebuilds the shipped example byte for byte.
 ZIP_TIME = (2021, 3, 1, 9, 0, 0)
+ZIP_MODE = 0o600
 
 DEPT = "如皋市信访局"
 YEAR = 2020
@@ -538,17 +542,9 @@ def build() -> Workbook:
 
 def normalized_zip(data: bytes) -> bytes:
     """Rewrite the xlsx zip with fixed entry timestamps so that runs give identical bytes."""
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(data)) as src,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
-    ):
-        for info in src.infolist():
-            new = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
-            new.compress_type = zipfile.ZIP_DEFLATED
-            new.external_attr = 0o600 << 16
-            dst.writestr(new, src.read(info.filename))
-    return out.getvalue()
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        members = [ZipMember.deflated(info.filename, [src.read(info.filename)]) for info in src.infolist()]
+    return zip_bytes(members, mode=ZIP_MODE, date_time=ZIP_TIME)
 
 
 def main(argv: list[str]) -> int:
@@ -556,22 +552,11 @@ def main(argv: list[str]) -> int:
         print(f"usage: {argv[0]} OUTPUT.xlsx", file=sys.stderr)
         return 2
     target = Path(argv[1])
-    target.parent.mkdir(parents=True, exist_ok=True)
 
     # Workbook.save() stamps "modified" with the current time; ExcelWriter keeps ours.
     buf = io.BytesIO()
     ExcelWriter(build(), zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED)).save()
-    data = normalized_zip(buf.getvalue())
-
-    fd, tmp = tempfile.mkstemp(prefix=".make_example-", suffix=".xlsx", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a normal file is readable by all
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, normalized_zip(buf.getvalue()))  # readable by all, never half written
     print(f"wrote {target}")
     return 0
 

@@ -13,15 +13,15 @@ is written in openpyxl's write-only mode (streaming), to a temporary name, then 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+
+from pipeline.write.files import atomic_write_with
 
 YEAR = 2020
 DEPARTMENTS = ("如皋市信访局", "如皋市财政局", "如皋市教育局", "如皋市民政局", "如皋市卫生健康委员会",
@@ -146,19 +146,7 @@ def write_synthetic_workbook(path: Path, projects: int, seed: int = 0) -> Path:
             principle_sheet.append([pid, seq, text])
         for row in indicator_rows(rng, pid, subject):
             indicator_sheet.append([cell(indicator_sheet, v) for v in row])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=".synthetic-", suffix=".xlsx", dir=path.parent)
-    os.close(handle)
-    try:
-        workbook.save(temp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_with(path, workbook.save)  # openpyxl saves into the open temporary file
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +26,9 @@ from docx.shared import Mm, Pt
 from docx.styles.style import BaseStyle, ParagraphStyle
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
+
+from pipeline.write.files import atomic_write
+from pipeline.write.zipfiles import ZipMember, zip_bytes
 
 TITLE_FONT = "方正小标宋简体"
 BODY_FONT = "仿宋_GB2312"
@@ -498,35 +499,18 @@ def build_template() -> DocumentObject:
 
 
 def fixed_time_zip(data: bytes) -> bytes:
-    """The same zip, members in the same order, each dated 1980-01-01 00:00."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o644 << 16
-            target.writestr(entry, source.read(info))
-    return out.getvalue()
+    """The same zip, members in the same order, each dated the zip epoch (1980-01-01 00:00)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        return zip_bytes([ZipMember.deflated(info.filename, [source.read(info)]) for info in source.infolist()])
 
 
 def write_template(path: Path) -> None:
-    """Build the template and write it atomically (temporary name, then os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = build_template()
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        buffer = io.BytesIO()
-        document.save(buffer)
-        # python-docx stamps each zip member with the current time: fixed times make the same
-        # script give the same bytes.
-        Path(temp_name).write_bytes(fixed_time_zip(buffer.getvalue()))
-        # mkstemp creates the file 0600; a shipped template must stay readable by everyone.
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    """Build the template and write it atomically (temporary name, then os.replace), readable by everyone."""
+    buffer = io.BytesIO()
+    build_template().save(buffer)
+    # python-docx stamps each zip member with the current time: fixed times make the same
+    # script give the same bytes.
+    atomic_write(path, fixed_time_zip(buffer.getvalue()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
-from pipeline.write import outputs
+from pipeline.write.locks import OutputBusy, lock_path, output_lock
+from pipeline.write.names import MANIFEST_NAME, REPORTS_DIR, workbook_output_dir
+from pipeline.write.staging import PARTIAL, hidden_siblings, publish, staging_dir
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="kill -9 of a process group is POSIX")
 
@@ -67,12 +69,14 @@ def uninterrupted_outputs(workbook: Path, output_dir: Path) -> Path:
     The same functions the flow wires, without Prefect: outputs are byte-identical whichever
     runner renders them (tests/test_scale.py), and this costs no Prefect server start.
     """
-    from pipeline.run import steps  # imported here: the spawned publish processes need only outputs
+    from pipeline.run import (
+        steps,  # imported here: the spawned publish processes need only pipeline.write
+    )
 
     settings = Settings(output_dir=output_dir, chunk_size=CHUNK_SIZE, workers=1)
     prepared = steps.prepare_run(workbook, settings)
     assert isinstance(prepared, steps.PreparedReports), prepared
-    reports_dir = prepared.staging / outputs.REPORTS_DIR
+    reports_dir = prepared.staging / REPORTS_DIR
     rendered = [steps.render_chunk_file(chunk, reports_dir, settings.templates_dir)
                 for chunk in prepared.chunk_files]
     summary = steps.finish_success(prepared, rendered, settings)
@@ -154,7 +158,7 @@ def live_group_members(pgid: int) -> list[int]:
 def kill_while_rendering(process: subprocess.Popen[bytes], final: Path) -> None:
     """Wait until the run's staging folder holds reports, then SIGKILL its whole process group."""
     deadline = time.monotonic() + RUN_TIMEOUT
-    while not any(final.parent.glob(f".{final.name}.{outputs.PARTIAL}-*/reports/*.docx")):
+    while not any(final.parent.glob(f".{final.name}.{PARTIAL}-*/reports/*.docx")):
         if process.poll() is not None:
             pytest.fail(f"the run ended (exit {process.returncode}) before any report was rendered")
         if time.monotonic() > deadline:
@@ -181,7 +185,7 @@ def rerun_matches_reference(workbook: Path, output: Path, env: dict[str, str], l
     started = time.monotonic()
     code, text = finished(start_run(workbook, output, env, log), log)
     print(f"rerun took {time.monotonic() - started:.1f} s")
-    final = outputs.workbook_output_dir(output, workbook)
+    final = workbook_output_dir(output, workbook)
     assert code == 0, text
     assert f"{PROJECTS} 个项目，生成 {PROJECTS} 份报告" in text
     assert tree_hashes(final) == reference
@@ -193,13 +197,13 @@ def test_a_run_killed_while_rendering_leaves_no_output_and_the_rerun_completes_i
         big_workbook: Path, reference: dict[str, str], run_env: dict[str, str], prefect_home: Path,
         tmp_path: Path) -> None:
     output = tmp_path / "out"
-    final = outputs.workbook_output_dir(output, big_workbook)
+    final = workbook_output_dir(output, big_workbook)
 
     kill_while_rendering(start_run(big_workbook, output, run_env, tmp_path / "killed"), final)
 
     assert not final.exists()
     assert [name for name in entries(output) if not name.startswith(".")] == []
-    assert outputs.hidden_siblings(final, outputs.PARTIAL), "the kill should have left a staging folder"
+    assert hidden_siblings(final, PARTIAL), "the kill should have left a staging folder"
     # The killed run's flow run stays RUNNING in the Prefect database; the rerun must not mind.
     assert "RUNNING" in flow_run_states(prefect_home)
 
@@ -218,7 +222,7 @@ def test_a_run_killed_while_rendering_keeps_the_previous_outputs_and_the_rerun_r
     kill_while_rendering(start_run(big_workbook, output, run_env, tmp_path / "killed"), final)
 
     assert tree_hashes(final) == previous
-    assert outputs.hidden_siblings(final, outputs.PARTIAL), "the kill should have left a staging folder"
+    assert hidden_siblings(final, PARTIAL), "the kill should have left a staging folder"
 
     rerun_matches_reference(big_workbook, output, run_env, tmp_path / "rerun", reference)
 
@@ -226,7 +230,7 @@ def test_a_run_killed_while_rendering_keeps_the_previous_outputs_and_the_rerun_r
 def test_two_runs_started_together_on_one_folder_give_one_complete_result(
         big_workbook: Path, reference: dict[str, str], run_env: dict[str, str], tmp_path: Path) -> None:
     output = tmp_path / "out"
-    final = outputs.workbook_output_dir(output, big_workbook)
+    final = workbook_output_dir(output, big_workbook)
     logs = [tmp_path / "first", tmp_path / "second"]
     processes = [start_run(big_workbook, output, run_env, log) for log in logs]
     first_to_end = index_of_first_to_end(processes)
@@ -248,10 +252,11 @@ def test_two_runs_started_together_on_one_folder_give_one_complete_result(
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from pipeline.write import outputs
+from pipeline.write.locks import output_lock
+from pipeline.write.staging import staging_dir
 final = Path(sys.argv[1])
-with outputs.output_lock(final):
-    outputs.staging_dir(final)
+with output_lock(final):
+    staging_dir(final)
     print("locked", flush=True)
     time.sleep(600)
 """
@@ -264,33 +269,33 @@ def test_the_lock_refuses_a_second_run_while_held_and_is_freed_when_its_holder_i
                               stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        live_staging = outputs.hidden_siblings(final, outputs.PARTIAL)
-        with pytest.raises(outputs.OutputBusy) as busy, outputs.output_lock(final):
+        live_staging = hidden_siblings(final, PARTIAL)
+        with pytest.raises(OutputBusy) as busy, output_lock(final):
             pass
         assert busy.value.folder == final
         # Refused before cleaning up: the live run's staging folder is untouched.
-        assert outputs.hidden_siblings(final, outputs.PARTIAL) == live_staging != []
+        assert hidden_siblings(final, PARTIAL) == live_staging != []
     finally:
         os.killpg(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
 
-    with outputs.output_lock(final):
+    with output_lock(final):
         # Now the holder is dead, its staging folder is a leftover and is cleaned up.
-        assert outputs.hidden_siblings(final, outputs.PARTIAL) == []
+        assert hidden_siblings(final, PARTIAL) == []
     assert entries(final.parent) == []
 
 
 def test_the_lock_is_per_output_folder(tmp_path: Path) -> None:
-    with outputs.output_lock(tmp_path / "甲"), outputs.output_lock(tmp_path / "乙"), \
-            pytest.raises(outputs.OutputBusy), outputs.output_lock(tmp_path / "甲"):
+    with output_lock(tmp_path / "甲"), output_lock(tmp_path / "乙"), \
+            pytest.raises(OutputBusy), output_lock(tmp_path / "甲"):
         pass
 
 
 def test_cleanup_leaves_other_workbooks_folders_alone(tmp_path: Path) -> None:
     # "甲.partial-…" is a possible workbook name: only exact leftover names of 甲 are removed.
-    others = [outputs.staging_dir(tmp_path / "乙"), outputs.staging_dir(tmp_path / "甲.partial-0123456789ab")]
-    stale = outputs.staging_dir(tmp_path / "甲")
-    with outputs.output_lock(tmp_path / "甲"):
+    others = [staging_dir(tmp_path / "乙"), staging_dir(tmp_path / "甲.partial-0123456789ab")]
+    stale = staging_dir(tmp_path / "甲")
+    with output_lock(tmp_path / "甲"):
         assert not stale.exists()
         assert all(other.exists() for other in others)
 
@@ -299,9 +304,9 @@ def test_cleanup_leaves_other_workbooks_folders_alone(tmp_path: Path) -> None:
 
 def make_folder(path: Path, content: str) -> Path:
     """A small complete output folder holding `content`."""
-    (path / outputs.REPORTS_DIR).mkdir(parents=True, exist_ok=True)
-    (path / outputs.REPORTS_DIR / "报告.docx").write_text(content, encoding="utf-8")
-    (path / outputs.MANIFEST_NAME).write_text(content, encoding="utf-8")
+    (path / REPORTS_DIR).mkdir(parents=True, exist_ok=True)
+    (path / REPORTS_DIR / "报告.docx").write_text(content, encoding="utf-8")
+    (path / MANIFEST_NAME).write_text(content, encoding="utf-8")
     return path
 
 
@@ -328,7 +333,7 @@ def publish_killed_at(step: int, staging: str, final: str) -> None:
         real_rmtree(path, ignore_errors=ignore_errors)
 
     os.replace, shutil.rmtree = replace, rmtree  # type: ignore[assignment]
-    outputs.publish(Path(staging), Path(final))
+    publish(Path(staging), Path(final))
 
 
 @pytest.mark.parametrize(("step", "visible_after_kill", "after_recovery"), [
@@ -340,7 +345,7 @@ def publish_killed_at(step: int, staging: str, final: str) -> None:
 def test_a_publish_killed_at_any_step_shows_a_complete_folder_after_recovery(
         step: int, visible_after_kill: str | None, after_recovery: str, tmp_path: Path) -> None:
     final = make_folder(tmp_path / "工作簿", "previous")
-    staging = make_folder(outputs.staging_dir(final), "new")
+    staging = make_folder(staging_dir(final), "new")
     expected = {"previous": tree_hashes(final), "new": tree_hashes(staging)}
 
     child = multiprocessing.get_context("spawn").Process(
@@ -353,7 +358,7 @@ def test_a_publish_killed_at_any_step_shows_a_complete_folder_after_recovery(
         assert not final.exists()
     else:
         assert tree_hashes(final) == expected[visible_after_kill]
-    with outputs.output_lock(final):  # what the next run does first
+    with output_lock(final):  # what the next run does first
         assert tree_hashes(final) == expected[after_recovery]
     assert entries(tmp_path) == [final.name]
 
@@ -361,7 +366,7 @@ def test_a_publish_killed_at_any_step_shows_a_complete_folder_after_recovery(
 def test_a_publish_that_fails_between_its_renames_puts_the_previous_folder_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     final = make_folder(tmp_path / "工作簿", "previous")
-    staging = make_folder(outputs.staging_dir(final), "new")
+    staging = make_folder(staging_dir(final), "new")
     previous = tree_hashes(final)
     real_replace = os.replace
 
@@ -372,11 +377,11 @@ def test_a_publish_that_fails_between_its_renames_puts_the_previous_folder_back(
 
     monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(OSError, match="disk full"):
-        outputs.publish(staging, final)
+        publish(staging, final)
     assert tree_hashes(final) == previous
 
 
 def test_a_clean_run_leaves_no_lock_file(tmp_path: Path) -> None:
-    with outputs.output_lock(tmp_path / "工作簿"):
-        assert outputs.lock_path(tmp_path / "工作簿").exists()
+    with output_lock(tmp_path / "工作簿"):
+        assert lock_path(tmp_path / "工作簿").exists()
     assert entries(tmp_path) == []

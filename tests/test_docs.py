@@ -12,6 +12,7 @@ from pipeline import cli, config
 from pipeline.contract import schemas
 from pipeline.core.context import CONTEXT_KEYS
 from pipeline.docx.render import template_variables
+from pipeline.write.folders import ARCHIVE_DIR, name_refusal
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -118,9 +119,8 @@ def test_every_environment_variable_is_in_readme(variable: str) -> None:
 
 
 def test_readme_example_of_a_changed_workbook_name_is_the_real_folder() -> None:
-    from pipeline.serve import hotfolder
-    from pipeline.write import outputs
+    from pipeline.write.names import output_folder_name
 
-    folder = outputs.output_folder_name("a:b")
+    folder = output_folder_name("a:b")
     assert f"`a:b.xlsx` 的输出在 `output/{folder}/`" in README and f"`a:b.xlsx` → `output/{folder}/`" in README
-    assert f"`{hotfolder.ARCHIVE_DIR}.xlsx`" in README and hotfolder.name_refusal(f"{hotfolder.ARCHIVE_DIR}.xlsx")
+    assert f"`{ARCHIVE_DIR}.xlsx`" in README and name_refusal(f"{ARCHIVE_DIR}.xlsx")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.write import outputs
+from pipeline.write.names import report_filenames, safe_stem, workbook_output_dir
 
 # Windows device names: also reserved with an extension (CON.txt) and in any letter case.
 RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
@@ -82,14 +82,14 @@ def windows_key(name: str) -> str:
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_safe_stem_is_a_valid_name_on_windows_and_linux(text: str) -> None:
-    stem = outputs.safe_stem(text)
+    stem = safe_stem(text)
     assert_safe_name(stem)
     assert_safe_name(f"{stem}_99999.docx")  # with the longest suffix a run could add
 
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_report_name_stays_inside_the_reports_folder(tmp_path: Path, text: str) -> None:
-    [name] = outputs.report_filenames([(text, text)])
+    [name] = report_filenames([(text, text)])
     assert_safe_name(name)
     assert name.endswith(".docx")
     folder = tmp_path / "reports"
@@ -98,21 +98,21 @@ def test_report_name_stays_inside_the_reports_folder(tmp_path: Path, text: str) 
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_report_name_can_be_written_and_read_back(tmp_path: Path, text: str) -> None:
-    [name] = outputs.report_filenames([("P-1", text)])
+    [name] = report_filenames([("P-1", text)])
     (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
 @pytest.mark.parametrize("stem", ["..", "../x", "CON", "C:", "名称. "], ids=["parent", "slash", "con", "drive", "dots"])
 def test_workbook_folder_stays_inside_the_output_folder(tmp_path: Path, stem: str) -> None:
-    folder = outputs.workbook_output_dir(tmp_path, Path(f"{stem}.xlsx"))
+    folder = workbook_output_dir(tmp_path, Path(f"{stem}.xlsx"))
     assert folder.parent == tmp_path
     assert_safe_name(folder.name)
 
 
 def test_plain_names_are_kept_as_typed() -> None:
-    assert outputs.report_filenames([("P-1", "信访救助专项资金")]) == ["P-1_信访救助专项资金.docx"]
-    assert outputs.safe_stem("2020年度 项目 (一)") == "2020年度 项目 (一)"
+    assert report_filenames([("P-1", "信访救助专项资金")]) == ["P-1_信访救助专项资金.docx"]
+    assert safe_stem("2020年度 项目 (一)") == "2020年度 项目 (一)"
 
 
 @pytest.mark.parametrize("projects", [
@@ -130,7 +130,7 @@ def test_plain_names_are_kept_as_typed() -> None:
 ], ids=["same", "sanitised-alike", "case", "greek-sigma", "dotless-i", "nfc-nfd", "suffix-collision",
         "trailing-dot", "cut-alike-cjk", "cut-alike-emoji", "empty-alike"])
 def test_report_names_are_unique_even_where_windows_sees_one_name(projects: list[tuple[str, str]]) -> None:
-    names = outputs.report_filenames(projects)
+    names = report_filenames(projects)
     assert len(names) == len(projects)
     assert len({n.casefold() for n in names}) == len(names)
     assert len({windows_key(n) for n in names}) == len(names)
@@ -139,12 +139,12 @@ def test_report_names_are_unique_even_where_windows_sees_one_name(projects: list
 
 
 def test_duplicates_are_numbered_in_order() -> None:
-    names = outputs.report_filenames([("P", "a"), ("P", "a"), ("p", "A")])
+    names = report_filenames([("P", "a"), ("P", "a"), ("p", "A")])
     assert names == ["P_a.docx", "P_a_2.docx", "p_A_3.docx"]
 
 
 def test_many_duplicates_stay_unique_and_short() -> None:
-    names = outputs.report_filenames([("P", "很长的项目名称" * 20)] * 1000)
+    names = report_filenames([("P", "很长的项目名称" * 20)] * 1000)
     assert len({n.casefold() for n in names}) == 1000
     for name in names:
         assert_safe_name(name)

@@ -13,7 +13,16 @@ import pytest
 
 from pipeline.serve import hotfolder
 from pipeline.serve.hotfolder import HotfolderState
-from pipeline.write import outputs
+from pipeline.write.files import sha256_of
+from pipeline.write.locks import OutputBusy, output_lock
+from pipeline.write.names import (
+    MANIFEST_NAME,
+    REPORTS_DIR,
+    OutputRefused,
+    windows_key,
+    workbook_output_dir,
+)
+from pipeline.write.staging import SET_ASIDE, hidden_sibling
 from tests.conftest import workbook_bytes
 
 NOON = datetime(2026, 11, 25, 12, 0, 0)
@@ -53,10 +62,10 @@ def fixed_clock(moment: datetime) -> Callable[[], datetime]:
 
 def published(output_dir: Path, workbook: Path, text: str) -> Path:
     """Outputs as a finished run leaves them: output/<stem>/ with a manifest and a report."""
-    final = outputs.workbook_output_dir(output_dir, workbook)
-    (final / outputs.REPORTS_DIR).mkdir(parents=True)
-    (final / outputs.MANIFEST_NAME).write_text(text, encoding="utf-8")
-    (final / outputs.REPORTS_DIR / "P-1_报告.docx").write_bytes(b"docx")
+    final = workbook_output_dir(output_dir, workbook)
+    (final / REPORTS_DIR).mkdir(parents=True)
+    (final / MANIFEST_NAME).write_text(text, encoding="utf-8")
+    (final / REPORTS_DIR / "P-1_报告.docx").write_bytes(b"docx")
     return final
 
 
@@ -190,7 +199,7 @@ def test_file_rewritten_while_being_hashed_is_not_ready(
     first = hotfolder.poll(inbox, {}, 0.0)
 
     def hash_then_new_copy_starts(path: Path) -> str:
-        digest = outputs.sha256_of(path)
+        digest = sha256_of(path)
         path.write_bytes(corrected[:100])
         return digest
 
@@ -314,8 +323,8 @@ def test_previous_outputs_are_moved_into_the_archive(folders: tuple[Path, Path])
     assert archived == output / "_archive" / "2020年度预算-20261125-120000"
     assert not final.exists()
     assert archived.stat().st_ino == inode  # renamed, not copied
-    assert (archived / outputs.MANIFEST_NAME).read_text(encoding="utf-8") == "第一版"
-    assert (archived / outputs.REPORTS_DIR / "P-1_报告.docx").read_bytes() == b"docx"
+    assert (archived / MANIFEST_NAME).read_text(encoding="utf-8") == "第一版"
+    assert (archived / REPORTS_DIR / "P-1_报告.docx").read_bytes() == b"docx"
     assert sorted(p.name for p in output.iterdir()) == ["_archive"]  # lock released and removed
 
 
@@ -329,7 +338,7 @@ def test_archive_folders_are_unique_within_the_same_second(folders: tuple[Path, 
 
     assert [p.name for p in archived if p] == ["预算-20261125-120000", "预算-20261125-120000-2",
                                                "预算-20261125-120000-3"]
-    assert [(p / outputs.MANIFEST_NAME).read_text(encoding="utf-8") for p in archived if p] == [
+    assert [(p / MANIFEST_NAME).read_text(encoding="utf-8") for p in archived if p] == [
         "第一版", "第二版", "第三版"]
 
 
@@ -342,7 +351,7 @@ def test_archive_names_differing_only_in_case_do_not_collide(folders: tuple[Path
     second = hotfolder.archive_previous_outputs(output, inbox / "budget.xlsx", fixed_clock(NOON))
 
     assert first is not None and second is not None
-    assert outputs.windows_key(first.name) != outputs.windows_key(second.name)  # apart on a share too
+    assert windows_key(first.name) != windows_key(second.name)  # apart on a share too
 
 
 def test_nothing_to_archive_before_a_first_run(folders: tuple[Path, Path]) -> None:
@@ -357,10 +366,10 @@ def test_archive_is_refused_while_a_run_writes_the_outputs(folders: tuple[Path, 
     workbook = inbox / "预算.xlsx"
     final = published(output, workbook, "第一版")
 
-    with outputs.output_lock(final), pytest.raises(outputs.OutputBusy):
+    with output_lock(final), pytest.raises(OutputBusy):
         hotfolder.archive_previous_outputs(output, workbook, fixed_clock(NOON))
 
-    assert (final / outputs.MANIFEST_NAME).read_text(encoding="utf-8") == "第一版"
+    assert (final / MANIFEST_NAME).read_text(encoding="utf-8") == "第一版"
     assert not (output / "_archive").exists()
 
 
@@ -368,11 +377,11 @@ def test_outputs_a_killed_publish_set_aside_are_archived_not_lost(folders: tuple
     inbox, output = folders
     workbook = inbox / "预算.xlsx"
     final = published(output, workbook, "第一版")
-    os.replace(final, outputs.hidden_sibling(final, outputs.SET_ASIDE))  # killed between the renames
+    os.replace(final, hidden_sibling(final, SET_ASIDE))  # killed between the renames
 
     archived = hotfolder.archive_previous_outputs(output, workbook, fixed_clock(NOON))
 
-    assert archived is not None and (archived / outputs.MANIFEST_NAME).read_text(encoding="utf-8") == "第一版"
+    assert archived is not None and (archived / MANIFEST_NAME).read_text(encoding="utf-8") == "第一版"
     assert sorted(p.name for p in output.iterdir()) == ["_archive"]
 
 
@@ -380,7 +389,7 @@ def test_workbook_whose_outputs_would_be_the_archive_is_refused(folders: tuple[P
     inbox, output = folders
     published(output, inbox / "_Archive.xlsx", "第一版")
 
-    with pytest.raises(outputs.OutputRefused, match="保留名称"):
+    with pytest.raises(OutputRefused, match="保留名称"):
         hotfolder.archive_previous_outputs(output, inbox / "_Archive.xlsx", fixed_clock(NOON))
 
 
@@ -408,4 +417,4 @@ def test_input_files_are_untouched_by_a_whole_cycle(
     assert fingerprint(inbox) == before
     assert sorted(p.name for p in inbox.iterdir()) == ["~$预算.xlsx", "半截.xlsx", "预算.xlsx"]
     assert set(hotfolder.load_state(state_file).processed) == {"预算.xlsx"}
-    assert (output / "预算" / outputs.MANIFEST_NAME).read_text(encoding="utf-8") == "这一次"
+    assert (output / "预算" / MANIFEST_NAME).read_text(encoding="utf-8") == "这一次"

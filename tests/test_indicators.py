@@ -18,7 +18,7 @@ from pipeline.core.indicators import (
     indicator_score,
     qualitative_completion,
 )
-from pipeline.core.profile import AtMostRule, ScoringProfile
+from pipeline.core.profile import DEFAULT_PROFILE, AtMostRule, ScoringProfile
 from pipeline.core.records import Funding, Indicator, Project
 
 
@@ -59,11 +59,11 @@ def project(indicators: tuple[Indicator, ...], budget: D = D(100), spent: D = D(
          "at-most-zero-target-missed", "exactly-equal", "exactly-under", "exactly-over"],
 )
 def test_quantitative_completion_follows_direction(direction: str, target: D, actual: D, expected: D) -> None:
-    assert completion(direction, target, actual) == expected
+    assert completion(direction, target, actual, DEFAULT_PROFILE) == expected
 
 
 def test_completion_is_capped_at_full() -> None:
-    assert completion("≥", D(50), D(74)) == D(1)
+    assert completion("≥", D(50), D(74), DEFAULT_PROFILE) == D(1)
 
 
 def test_linear_profile_scores_missed_at_most_down_to_zero_at_twice_target() -> None:
@@ -74,7 +74,7 @@ def test_linear_profile_scores_missed_at_most_down_to_zero_at_twice_target() -> 
 
 def test_twelve_of_fourteen_against_ninety_percent_scores_14_29_of_15() -> None:
     ind = indicator(numerator=D(12), denominator=D(14), actual=None, deviation="原因")
-    result, _ = evaluate_indicator(ind)
+    result, _ = evaluate_indicator(ind, DEFAULT_PROFILE)
     assert result.score == D("14.29")
     assert round_half_up(result.actual, 1) == D("85.7")
 
@@ -82,16 +82,16 @@ def test_twelve_of_fourteen_against_ninety_percent_scores_14_29_of_15() -> None:
 def test_budget_85_62_of_100_scores_8_56() -> None:
     rate = execution_rate(D("85.62"), D(100))
     assert percent(rate) == "85.62%"
-    assert budget_score(rate) == D("8.56")
+    assert budget_score(rate, DEFAULT_PROFILE) == D("8.56")
 
 
 def test_overspent_budget_scores_at_most_full_weight() -> None:
-    assert budget_score(D("1.2")) == D("10.00")
+    assert budget_score(D("1.2"), DEFAULT_PROFILE) == D("10.00")
 
 
 def test_typed_rate_that_disagrees_with_fraction_warns_quoting_computed_value() -> None:
     ind = indicator(numerator=D(59), denominator=D(61), actual=D("97.6"), actual_text="97.6%", excel_row=18)
-    result, warnings = evaluate_indicator(ind)
+    result, warnings = evaluate_indicator(ind, DEFAULT_PROFILE)
     assert round_half_up(result.actual, 1) == D("96.7")
     [warning] = warnings
     assert warning.severity == "警告"
@@ -101,7 +101,7 @@ def test_typed_rate_that_disagrees_with_fraction_warns_quoting_computed_value() 
 
 def test_typed_rate_agreeing_to_one_decimal_gives_no_warning() -> None:
     ind = indicator(numerator=D(12), denominator=D(14), actual=D("85.7"), deviation="原因")
-    assert evaluate_indicator(ind)[1] == []
+    assert evaluate_indicator(ind, DEFAULT_PROFILE)[1] == []
 
 
 def test_fraction_is_a_percentage_only_when_unit_is_percent() -> None:
@@ -115,26 +115,26 @@ def test_fraction_is_a_percentage_only_when_unit_is_percent() -> None:
     ids=["met-default", "partly-default", "missed-default", "self-score-used"],
 )
 def test_qualitative_completion_uses_grade_band(grade_text: str, self_score: D | None, expected: D) -> None:
-    assert qualitative_completion(grade_text, self_score, D(10)) == expected
+    assert qualitative_completion(grade_text, self_score, D(10), DEFAULT_PROFILE) == expected
 
 
 def test_qualitative_indicator_scores_its_band_default() -> None:
     ind = indicator(direction="定性", target=None, target_text="群众满意", actual=None, grade="部分达成",
                     actual_text="部分达成年度指标并具有一定效果", weight=D(10), deviation="原因")
-    result, warnings = evaluate_indicator(ind)
+    result, warnings = evaluate_indicator(ind, DEFAULT_PROFILE)
     assert result.score == D("7.00")
     assert warnings == []
 
 
 def test_self_score_that_differs_from_computed_warns() -> None:
-    result, warnings = evaluate_indicator(indicator(actual=D(45), self_score=D(15), deviation="原因"))
+    result, warnings = evaluate_indicator(indicator(actual=D(45), self_score=D(15), deviation="原因"), DEFAULT_PROFILE)
     assert result.score == D("7.50")
     assert [w.column for w in warnings] == ["自评得分"]
     assert "7.50" in warnings[0].message
 
 
 def test_missed_indicator_without_deviation_warns() -> None:
-    _, warnings = evaluate_indicator(indicator(actual=D(45)))
+    _, warnings = evaluate_indicator(indicator(actual=D(45)), DEFAULT_PROFILE)
     assert [w.column for w in warnings] == ["偏差原因分析及改进措施"]
 
 
@@ -155,7 +155,7 @@ def test_indicator_score_rounds_half_up() -> None:
     [(D(90), "优"), (D("89.99"), "良"), (D(80), "良"), (D("79.99"), "中"), (D(60), "中"), (D("59.99"), "差")],
 )
 def test_grade_bands(total: D, expected: str) -> None:
-    assert grade(total) == expected
+    assert grade(total, DEFAULT_PROFILE) == expected
 
 
 def test_total_is_budget_score_plus_rounded_indicator_scores() -> None:
@@ -163,7 +163,7 @@ def test_total_is_budget_score_plus_rounded_indicator_scores() -> None:
         indicator(numerator=D(12), denominator=D(14), actual=None, weight=D(15), deviation="原因"),
         indicator(actual=D(100), weight=D(75)),
     )
-    result = evaluate(project(inds))
+    result = evaluate(project(inds), DEFAULT_PROFILE)
     assert result.budget_score == D("8.56")
     assert result.total_score == D("8.56") + D("14.29") + D("75.00")
     assert result.grade == "优"

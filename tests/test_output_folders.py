@@ -21,8 +21,17 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import Status
-from pipeline.serve import hotfolder, runs, service
-from pipeline.write import outputs
+from pipeline.serve import hotfolder, runs
+from pipeline.serve.watcher import run_in_child_process, watch_folder
+from pipeline.write.folders import ARCHIVE_DIR, name_refusal, output_folder_refusal
+from pipeline.write.manifest import folder_owner, write_manifest
+from pipeline.write.names import (
+    MANIFEST_NAME,
+    REPORTS_DIR,
+    safe_stem,
+    windows_key,
+    workbook_output_dir,
+)
 from tests.processes import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,16 +52,16 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     """An input folder and an output folder whose archive already holds an earlier output."""
     inbox, output = tmp_path / "input", tmp_path / "output"
     inbox.mkdir()
-    (output / hotfolder.ARCHIVE_DIR / "预算-20250115-080000").mkdir(parents=True)
-    (output / hotfolder.ARCHIVE_DIR / "预算-20250115-080000" / "sentinel.txt").write_text(SENTINEL, encoding="utf-8")
+    (output / ARCHIVE_DIR / "预算-20250115-080000").mkdir(parents=True)
+    (output / ARCHIVE_DIR / "预算-20250115-080000" / "sentinel.txt").write_text(SENTINEL, encoding="utf-8")
     return inbox, output
 
 
 def archive_intact(output: Path) -> bool:
     """Whether the archive still holds the earlier output and nothing was written in its place."""
-    archive = output / hotfolder.ARCHIVE_DIR
+    archive = output / ARCHIVE_DIR
     return ((archive / "预算-20250115-080000" / "sentinel.txt").read_text(encoding="utf-8") == SENTINEL
-            and not (archive / outputs.MANIFEST_NAME).exists() and not (archive / outputs.REPORTS_DIR).exists())
+            and not (archive / MANIFEST_NAME).exists() and not (archive / REPORTS_DIR).exists())
 
 
 # --- reserved names -------------------------------------------------------------------------
@@ -60,14 +69,14 @@ def archive_intact(output: Path) -> bool:
 
 @pytest.mark.parametrize("name", ["_archive.xlsx", "_ARCHIVE.xlsx", "_Archive.XLSX"])
 def test_archive_name_is_reserved(name: str) -> None:
-    reason = hotfolder.name_refusal(name)
+    reason = name_refusal(name)
     assert reason is not None and "保留名称" in reason and name in reason
 
 
 @pytest.mark.parametrize("name", ["archive.xlsx", "_archive2020.xlsx", "预算_archive.xlsx", "_archive .xlsx"])
 def test_names_near_the_archive_are_ordinary(name: str, tmp_path: Path) -> None:
-    assert hotfolder.name_refusal(name) is None
-    assert outputs.workbook_output_dir(tmp_path, Path(name)).name != hotfolder.ARCHIVE_DIR
+    assert name_refusal(name) is None
+    assert workbook_output_dir(tmp_path, Path(name)).name != ARCHIVE_DIR
 
 
 @pytest.mark.parametrize("target", ["file", "folder"])
@@ -80,7 +89,7 @@ def test_run_refuses_the_archive_name_and_keeps_the_archive(folders: tuple[Path,
     assert done.returncode == 2, done.stderr
     assert "保留名称" in done.stderr and "内部错误" not in done.stderr and "Traceback" not in done.stderr
     assert archive_intact(output)
-    assert sorted(p.name for p in output.iterdir()) == [hotfolder.ARCHIVE_DIR]
+    assert sorted(p.name for p in output.iterdir()) == [ARCHIVE_DIR]
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -95,7 +104,7 @@ def test_annual_flow_refuses_the_archive_name_and_runs_the_others(folders: tuple
 
     assert statuses == ["refused", "success"]  # name order: "_" before "预"
     assert archive_intact(output)
-    assert (output / "预算" / outputs.MANIFEST_NAME).is_file()
+    assert (output / "预算" / MANIFEST_NAME).is_file()
 
 
 @pytest.fixture
@@ -103,8 +112,8 @@ def watcher(folders: tuple[Path, Path]) -> Iterator[tuple[Path, Path, threading.
     """The real hot-folder watcher of `folders` in a thread, each workbook run by `perfreport run`."""
     inbox, output = folders
     stop, wake = threading.Event(), threading.Event()
-    thread = threading.Thread(target=service.watch_folder, args=(inbox, output, stop, 0.2),
-                              kwargs={"start_run": service.run_in_child_process, "wake": wake}, daemon=True)
+    thread = threading.Thread(target=watch_folder, args=(inbox, output, stop, 0.2),
+                              kwargs={"start_run": run_in_child_process, "wake": wake}, daemon=True)
     thread.start()
     try:
         yield inbox, output, wake
@@ -148,17 +157,17 @@ LONG = "2020年度某某县财政局项目支出绩效自评工作簿" * 3  # ov
     ("a:b", "a_b"), ("a*b", "a?b"), (NFC, NFD), (LONG + "第一版", LONG + "第二版"), ("NUL", "_NUL"),
 ], ids=["forbidden-character", "two-forbidden", "nfc-nfd", "alike-in-60-characters", "device-name"])
 def test_names_that_sanitise_alike_get_their_own_folders(tmp_path: Path, first: str, second: str) -> None:
-    one = outputs.workbook_output_dir(tmp_path, Path(f"{first}.xlsx"))
-    other = outputs.workbook_output_dir(tmp_path, Path(f"{second}.xlsx"))
-    assert outputs.windows_key(one.name) != outputs.windows_key(other.name)
+    one = workbook_output_dir(tmp_path, Path(f"{first}.xlsx"))
+    other = workbook_output_dir(tmp_path, Path(f"{second}.xlsx"))
+    assert windows_key(one.name) != windows_key(other.name)
     for folder in (one, other):
-        assert folder.parent == tmp_path and outputs.safe_stem(folder.name) == folder.name
+        assert folder.parent == tmp_path and safe_stem(folder.name) == folder.name
     # The same name always gets the same folder: reruns replace their own outputs.
-    assert outputs.workbook_output_dir(tmp_path, Path(f"{first}.xlsx")) == one
+    assert workbook_output_dir(tmp_path, Path(f"{first}.xlsx")) == one
 
 
 def test_plain_names_keep_their_folder_name(tmp_path: Path) -> None:
-    assert outputs.workbook_output_dir(tmp_path, EXAMPLE).name == EXAMPLE.stem
+    assert workbook_output_dir(tmp_path, EXAMPLE).name == EXAMPLE.stem
 
 
 def test_two_workbooks_that_sanitise_alike_both_keep_their_reports(folders: tuple[Path, Path]) -> None:
@@ -169,9 +178,9 @@ def test_two_workbooks_that_sanitise_alike_both_keep_their_reports(folders: tupl
     done = perfreport("run", inbox, "--output-dir", output)
 
     assert done.returncode == 0, done.stderr
-    owners = {outputs.folder_owner(folder) for folder in runs.output_folders(output)}
+    owners = {folder_owner(folder) for folder in runs.output_folders(output)}
     assert owners == {"a:b.xlsx", "a_b.xlsx"}
-    assert archive_intact(output) and len(list((output / hotfolder.ARCHIVE_DIR).iterdir())) == 1
+    assert archive_intact(output) and len(list((output / ARCHIVE_DIR).iterdir())) == 1
     assert {view.workbook for view in runs.list_runs(inbox, output, runs.FolderCache())} == owners
 
 
@@ -181,16 +190,16 @@ def test_a_folder_of_another_workbook_beside_it_is_refused(tmp_path: Path) -> No
     inbox.mkdir()
     (inbox / "A.xlsx").write_bytes(b"x")
     (inbox / "a.xlsx").write_bytes(b"x")
-    folder = outputs.workbook_output_dir(output, inbox / "a.xlsx")
+    folder = workbook_output_dir(output, inbox / "a.xlsx")
     folder.mkdir(parents=True)
-    outputs.write_manifest(folder / outputs.MANIFEST_NAME, inbox / "A.xlsx", "0" * 64, folder, {}, "success")
+    write_manifest(folder / MANIFEST_NAME, inbox / "A.xlsx", "0" * 64, folder, {}, "success")
 
-    reason = hotfolder.output_folder_refusal(output, inbox / "a.xlsx")
+    reason = output_folder_refusal(output, inbox / "a.xlsx")
 
     assert reason is not None and "A.xlsx" in reason and str(folder) in reason
-    assert hotfolder.output_folder_refusal(output, inbox / "A.xlsx") is None
+    assert output_folder_refusal(output, inbox / "A.xlsx") is None
     (inbox / "A.xlsx").unlink()  # its owner gone: the folder is an old output, replaced as usual
-    assert hotfolder.output_folder_refusal(output, inbox / "a.xlsx") is None
+    assert output_folder_refusal(output, inbox / "a.xlsx") is None
 
 
 def test_run_of_a_folder_skips_links_and_takes_upper_case_suffixes(tmp_path: Path) -> None:

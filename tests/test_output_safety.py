@@ -10,7 +10,8 @@ import openpyxl
 import pytest
 
 from pipeline.errors import Problem, Severity
-from pipeline.write import outputs
+from pipeline.write.names import PROBLEMS_NAME, SUMMARY_NAME
+from pipeline.write.tables import write_problems, write_summary
 
 # Text a spreadsheet could take for a formula (CSV/formula injection), also behind white space.
 FORMULA_LIKE = {
@@ -49,7 +50,7 @@ def summary_row(text: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("text", FORMULA_LIKE.values(), ids=FORMULA_LIKE.keys())
 def test_summary_stores_formula_like_text_as_text(tmp_path: Path, text: str) -> None:
-    path = outputs.write_summary(tmp_path / outputs.SUMMARY_NAME, [summary_row(text)])
+    path = write_summary(tmp_path / SUMMARY_NAME, [summary_row(text)])
     assert not FORMULA_TAG.search(sheet_xml(path))
     sheet = openpyxl.load_workbook(path).active
     for cell in (sheet["A2"], sheet["B2"], sheet["F2"]):
@@ -61,7 +62,7 @@ def test_summary_stores_formula_like_text_as_text(tmp_path: Path, text: str) -> 
 @pytest.mark.parametrize("text", FORMULA_LIKE.values(), ids=FORMULA_LIKE.keys())
 def test_problem_list_stores_formula_like_text_as_text(tmp_path: Path, text: str) -> None:
     problem = Problem("项目", 2, text, text, Severity.ERROR, text)
-    path = outputs.write_problems(tmp_path / outputs.PROBLEMS_NAME, [problem])
+    path = write_problems(tmp_path / PROBLEMS_NAME, [problem])
     assert not FORMULA_TAG.search(sheet_xml(path))
     sheet = openpyxl.load_workbook(path).active
     for ref in ("C2", "D2", "F2"):
@@ -70,7 +71,7 @@ def test_problem_list_stores_formula_like_text_as_text(tmp_path: Path, text: str
 
 
 def test_formulas_are_not_evaluated_when_reading_back_with_cached_values(tmp_path: Path) -> None:
-    path = outputs.write_summary(tmp_path / outputs.SUMMARY_NAME, [summary_row("=1+1")])
+    path = write_summary(tmp_path / SUMMARY_NAME, [summary_row("=1+1")])
     sheet = openpyxl.load_workbook(path, data_only=True).active
     assert sheet["B2"].value == "=1+1"
 
@@ -79,8 +80,8 @@ def test_formulas_are_not_evaluated_when_reading_back_with_cached_values(tmp_pat
 def test_control_characters_from_a_workbook_do_not_stop_the_outputs(tmp_path: Path, text: str) -> None:
     # The calamine reader decodes Excel's _x0001_ escapes, so a cell's text can carry them.
     problem = Problem("项目", 2, "项目名称", text, Severity.WARNING, f"说明{text}")
-    problems = outputs.write_problems(tmp_path / outputs.PROBLEMS_NAME, [problem])
-    summary = outputs.write_summary(tmp_path / outputs.SUMMARY_NAME, [summary_row(text)])
+    problems = write_problems(tmp_path / PROBLEMS_NAME, [problem])
+    summary = write_summary(tmp_path / SUMMARY_NAME, [summary_row(text)])
     kept = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "", text)
     assert openpyxl.load_workbook(problems).active["D2"].value == kept
     cell = openpyxl.load_workbook(summary).active["B2"]

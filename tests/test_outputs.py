@@ -1,11 +1,14 @@
-"""Output files: safe names, text never turned into formulas, atomic writes, stable zips."""
+"""Output files: safe names, text never turned into formulas, atomic writes, staged publish, stable zips."""
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
 import stat
 import subprocess
 import zipfile
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +16,11 @@ import openpyxl
 import pytest
 
 from pipeline.errors import Problem, Severity
-from pipeline.write import outputs
+from pipeline.write.files import atomic_write, atomic_write_with
+from pipeline.write.names import report_filenames, safe_stem, workbook_output_dir
+from pipeline.write.staging import PARTIAL, hidden_siblings, publish, staged, staging_dir
+from pipeline.write.tables import TABLE_ZIP_TIME, table_xlsx, write_problems
+from pipeline.write.zipfiles import EPOCH, DateTime, ZipMember, write_zip, zip_bytes
 
 
 @pytest.mark.parametrize(
@@ -27,32 +34,32 @@ from pipeline.write import outputs
     ids=["plain", "parent-dirs", "windows-forbidden", "trailing-dots"],
 )
 def test_report_names_are_safe_on_windows_and_linux(project_id: str, name: str, expected: str) -> None:
-    [filename] = outputs.report_filenames([(project_id, name)])
+    [filename] = report_filenames([(project_id, name)])
     assert filename == expected
     assert "/" not in filename and "\\" not in filename
 
 
 def test_windows_reserved_names_are_prefixed() -> None:
-    assert outputs.safe_stem("CON") == "_CON"
-    assert outputs.safe_stem("lpt1.备份") == "_lpt1.备份"
+    assert safe_stem("CON") == "_CON"
+    assert safe_stem("lpt1.备份") == "_lpt1.备份"
     # A name changed to be safe carries its hash, so it cannot share a folder with "_NUL.xlsx".
-    assert outputs.workbook_output_dir(Path("out"), Path("NUL.xlsx")).name.startswith("_NUL-")
-    assert outputs.workbook_output_dir(Path("out"), Path("_NUL.xlsx")) == Path("out/_NUL")
+    assert workbook_output_dir(Path("out"), Path("NUL.xlsx")).name.startswith("_NUL-")
+    assert workbook_output_dir(Path("out"), Path("_NUL.xlsx")) == Path("out/_NUL")
 
 
 def test_report_names_are_unique_even_when_they_sanitise_alike() -> None:
-    names = outputs.report_filenames([("P", "a/b"), ("P", "a\\b"), ("p", "A:B")])
+    names = report_filenames([("P", "a/b"), ("P", "a\\b"), ("p", "A:B")])
     assert len({n.casefold() for n in names}) == 3
 
 
 def test_long_names_are_cut_to_fit_every_file_system() -> None:
-    [filename] = outputs.report_filenames([("P-1", "很长的项目名称" * 40)])
+    [filename] = report_filenames([("P-1", "很长的项目名称" * 40)])
     assert len(filename.encode("utf-8")) < 255
 
 
 def test_text_that_looks_like_a_formula_is_stored_as_text(tmp_path: Path) -> None:
     problem = Problem("项目", 2, "项目名称", "=HYPERLINK(\"http://x\")", Severity.ERROR, "+1 说明")
-    path = outputs.write_problems(tmp_path / "校验报告.xlsx", [problem])
+    path = write_problems(tmp_path / "校验报告.xlsx", [problem])
     sheet = openpyxl.load_workbook(path).active
     assert sheet["D2"].value == "=HYPERLINK(\"http://x\")"
     assert sheet["D2"].data_type == "s"
@@ -60,20 +67,87 @@ def test_text_that_looks_like_a_formula_is_stored_as_text(tmp_path: Path) -> Non
 
 
 def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
-    outputs.atomic_write(tmp_path / "a.bin", b"data")
+    atomic_write(tmp_path / "a.bin", b"data")
     assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_a_streamed_write_that_fails_keeps_the_previous_file_and_no_temporary_one(tmp_path: Path) -> None:
+    path = atomic_write(tmp_path / "a.zip", b"previous")
+
+    def half_then_fail(handle: io.BufferedWriter) -> None:
+        handle.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_with(path, half_then_fail)
+    assert path.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.zip"]
+    assert atomic_write_with(path, lambda handle: handle.write(b"new")).read_bytes() == b"new"
 
 
 def test_publish_replaces_an_earlier_folder_whole(tmp_path: Path) -> None:
     final = tmp_path / "out" / "wb"
-    first = outputs.staging_dir(final)
+    first = staging_dir(final)
     (first / "reports" / "old.docx").write_bytes(b"1")
-    outputs.publish(first, final)
-    second = outputs.staging_dir(final)
+    publish(first, final)
+    second = staging_dir(final)
     (second / "reports" / "new.docx").write_bytes(b"2")
-    outputs.publish(second, final)
+    publish(second, final)
     assert [p.name for p in (final / "reports").iterdir()] == ["new.docx"]
     assert [p.name for p in final.parent.iterdir()] == ["wb"]
+
+
+def test_staged_publishes_when_the_block_ends(tmp_path: Path) -> None:
+    final = tmp_path / "out" / "wb"
+    with staged(final) as staging:
+        (staging / "reports" / "a.docx").write_bytes(b"1")
+        assert not final.exists()  # nothing is visible before the block ends
+    assert (final / "reports" / "a.docx").read_bytes() == b"1"
+    assert [p.name for p in final.parent.iterdir()] == ["wb"]
+
+
+class Stop(BaseException):
+    """Not an Exception: a Ctrl+C or a cancelled task must discard the staging folder too."""
+
+
+@pytest.mark.parametrize("error", [ValueError("坏"), Stop()], ids=["exception", "base-exception"])
+def test_staged_discards_on_failure_and_keeps_the_previous_outputs(error: BaseException, tmp_path: Path) -> None:
+    final = tmp_path / "out" / "wb"
+    with staged(final) as staging:
+        (staging / "reports" / "old.docx").write_bytes(b"old")
+    with pytest.raises(type(error)) as raised, staged(final) as staging:
+        (staging / "reports" / "new.docx").write_bytes(b"new")
+        raise error
+    assert raised.value is error  # the block's own exception, unchanged
+    assert [p.name for p in (final / "reports").iterdir()] == ["old.docx"]
+    assert [p.name for p in final.parent.iterdir()] == ["wb"]
+
+
+def test_staged_discards_when_the_publish_itself_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    final = tmp_path / "out" / "wb"
+    real_replace = os.replace
+
+    def replace(source: str | Path, target: str | Path) -> None:
+        if Path(target) == final:
+            raise OSError("share gone")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="share gone"), staged(final) as staging:
+        (staging / "reports" / "a.docx").write_bytes(b"1")
+    assert not final.exists() and hidden_siblings(final, PARTIAL) == []
+
+
+def test_staged_adopts_a_staging_folder_made_by_an_earlier_step(tmp_path: Path) -> None:
+    final = tmp_path / "out" / "wb"
+    earlier = staging_dir(final)
+    (earlier / "reports" / "a.docx").write_bytes(b"1")
+    with staged(final, earlier) as staging:
+        assert staging == earlier
+    assert (final / "reports" / "a.docx").read_bytes() == b"1"
+    with pytest.raises(ValueError), staged(final, staging_dir(final)):
+        raise ValueError
+    assert hidden_siblings(final, PARTIAL) == []
 
 
 def test_zip_of_the_same_files_is_byte_identical(tmp_path: Path) -> None:
@@ -81,8 +155,8 @@ def test_zip_of_the_same_files_is_byte_identical(tmp_path: Path) -> None:
     for name in ("b.docx", "a.docx"):
         (tmp_path / "reports" / name).write_bytes(name.encode() * 100)
     files = list((tmp_path / "reports").iterdir())
-    one = outputs.write_zip(tmp_path / "1.zip", files, tmp_path).read_bytes()
-    two = outputs.write_zip(tmp_path / "2.zip", list(reversed(files)), tmp_path).read_bytes()
+    one = write_zip(tmp_path / "1.zip", files, tmp_path).read_bytes()
+    two = write_zip(tmp_path / "2.zip", list(reversed(files)), tmp_path).read_bytes()
     assert one == two
     with zipfile.ZipFile(tmp_path / "1.zip") as archive:
         assert archive.namelist() == ["reports/a.docx", "reports/b.docx"]
@@ -100,7 +174,7 @@ def test_a_table_reads_back_with_its_values_types_and_layout(tmp_path: Path) -> 
     import openpyxl
 
     path = tmp_path / "表.xlsx"
-    path.write_bytes(outputs.xlsx_bytes("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS, {"项目名称": 30}))
+    path.write_bytes(table_xlsx("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS, {"项目名称": 30}))
 
     sheet = openpyxl.load_workbook(path).active
     assert sheet.title == "汇总表"
@@ -119,14 +193,14 @@ def test_a_table_reads_back_with_its_values_types_and_layout(tmp_path: Path) -> 
 
 
 def test_the_same_rows_give_the_same_table_bytes() -> None:
-    assert (outputs.xlsx_bytes("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS)
-            == outputs.xlsx_bytes("汇总表", list(TABLE_ROWS[0]), [dict(r) for r in TABLE_ROWS]))
+    assert (table_xlsx("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS)
+            == table_xlsx("汇总表", list(TABLE_ROWS[0]), [dict(r) for r in TABLE_ROWS]))
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 def test_libreoffice_calc_opens_a_table_with_its_values(tmp_path: Path) -> None:
     path = tmp_path / "table.xlsx"
-    path.write_bytes(outputs.xlsx_bytes("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS))
+    path.write_bytes(table_xlsx("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS))
     subprocess.run(
         ["soffice", "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--convert-to",
          "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(tmp_path / "csv"), str(path)],
@@ -140,7 +214,60 @@ def test_libreoffice_calc_opens_a_table_with_its_values(tmp_path: Path) -> None:
 
 def test_outputs_are_readable_by_the_office_on_a_shared_folder(tmp_path: Path) -> None:
     # mkstemp's 0600 would hide 校验报告 and the zip from officers reading the share as themselves.
-    written = outputs.atomic_write(tmp_path / "校验报告.xlsx", b"x")
-    source = outputs.atomic_write(tmp_path / "reports" / "a.docx", b"docx")
-    zipped = outputs.write_zip(tmp_path / "报告.zip", [source], tmp_path)
+    written = atomic_write(tmp_path / "校验报告.xlsx", b"x")
+    source = atomic_write(tmp_path / "reports" / "a.docx", b"docx")
+    zipped = write_zip(tmp_path / "报告.zip", [source], tmp_path)
     assert [stat.S_IMODE(p.stat().st_mode) for p in (written, source, zipped)] == [0o644] * 3
+
+
+def zipfile_bytes(members: list[ZipMember], contents: list[bytes], mode: int = 0o644,
+                  date_time: DateTime = EPOCH) -> bytes:
+    """The same members written by CPython's zipfile (what the zips were written with before)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for member, content in zip(members, contents, strict=True):
+            info = zipfile.ZipInfo(member.name, date_time)
+            info.compress_type, info.external_attr = member.method, mode << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def test_the_zip_helper_writes_the_bytes_zipfile_writes() -> None:
+    contents = [b"", b"<w:document/>" * 50, bytes(range(256)) * 20]
+    names = ["[Content_Types].xml", "word/文档.xml", "media/image1.png"]
+    members = [ZipMember.stored(names[0], contents[0]), ZipMember.deflated(names[1], [contents[1]]),
+               ZipMember.stored(names[2], contents[2])]
+    assert zip_bytes(members) == zipfile_bytes(members, contents)
+    assert (zip_bytes(members, mode=0o600, date_time=(2021, 3, 1, 9, 0, 0))
+            == zipfile_bytes(members, contents, 0o600, (2021, 3, 1, 9, 0, 0)))
+    with zipfile.ZipFile(io.BytesIO(zip_bytes(members))) as archive:
+        assert archive.testzip() is None and archive.namelist() == names
+        assert {info.date_time for info in archive.infolist()} == {EPOCH}
+        assert all(info.flag_bits & 0x08 == 0 for info in archive.infolist())  # no data descriptors
+
+
+def test_a_zip_of_more_than_65535_members_gets_the_zip64_records_zipfile_writes() -> None:
+    # A province's zip of 100,000 reports.
+    members = [ZipMember.stored(f"reports/{n}.docx", b"") for n in range(65_536)]
+    assert zip_bytes(members) == zipfile_bytes(members, [b""] * len(members))
+
+
+def test_a_deflated_member_is_the_same_whichever_pieces_it_comes_in() -> None:
+    # The sheet of a table is deflated row by row as it is generated, never held whole.
+    pieces = [b'<row r="2">', "信访救助专项资金".encode() * 300, b"</row>"] * 40
+    whole = b"".join(pieces)
+    member = ZipMember.deflated("sheet.xml", pieces)
+    assert member == ZipMember.deflated("sheet.xml", [whole])
+    assert (zlib.decompress(member.data, -15), member.crc, member.size) == (whole, zlib.crc32(whole), len(whole))
+
+
+def test_the_tables_keep_their_zip_date_and_the_bundle_uses_the_epoch(tmp_path: Path) -> None:
+    table = table_xlsx("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS)
+    with zipfile.ZipFile(io.BytesIO(table)) as archive:
+        assert {info.date_time for info in archive.infolist()} == {TABLE_ZIP_TIME}
+        members = [ZipMember.deflated(info.filename, [archive.read(info)]) for info in archive.infolist()]
+        contents = [archive.read(info) for info in archive.infolist()]
+    assert table == zipfile_bytes(members, contents, date_time=TABLE_ZIP_TIME)
+    source = atomic_write(tmp_path / "reports" / "甲.docx", b"docx")
+    with zipfile.ZipFile(write_zip(tmp_path / "报告.zip", [source], tmp_path)) as archive:
+        assert [(info.filename, info.date_time) for info in archive.infolist()] == [("reports/甲.docx", EPOCH)]

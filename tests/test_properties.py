@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from pipeline.core.formatting import round_half_up
 from pipeline.core.indicators import completion, evaluate, indicator_score
 from pipeline.core.profile import DEFAULT_PROFILE, AtMostRule, ScoringProfile
-from pipeline.xlsx.workbook import SheetLayout, read_workbook, read_workbook_openpyxl
+from pipeline.xlsx.fallback import read_workbook_openpyxl
+from pipeline.xlsx.layout import SheetLayout
+from pipeline.xlsx.reader import read_workbook
 from tests.test_indicators import indicator, project
 
 LINEAR = ScoringProfile(at_most_rule=AtMostRule.LINEAR)

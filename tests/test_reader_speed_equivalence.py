@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from pipeline.contract.schemas import SHEET_MODELS, sheet_layout
-from pipeline.xlsx import workbook
-from pipeline.xlsx.workbook import RawWorkbook, read_workbook, read_workbook_openpyxl
+from pipeline.xlsx import reader, sheetxml, table
+from pipeline.xlsx.fallback import read_workbook_openpyxl
+from pipeline.xlsx.layout import RawWorkbook
+from pipeline.xlsx.reader import read_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -72,8 +74,8 @@ def test_cells_without_r_attributes_fall_back_to_openpyxl(
 ) -> None:
     stripped = without_cell_refs(synthetic, tmp_path / "无坐标.xlsx")
     calls: list[object] = []
-    original = workbook.read_workbook_openpyxl
-    monkeypatch.setattr(workbook, "read_workbook_openpyxl", lambda *a, **k: calls.append(k) or original(*a, **k))
+    original = reader.read_workbook_openpyxl
+    monkeypatch.setattr(reader, "read_workbook_openpyxl", lambda *a, **k: calls.append(k) or original(*a, **k))
 
     fast = read_workbook(stripped, LAYOUTS)
 
@@ -114,18 +116,18 @@ def test_uncached_formulas_and_percent_formats_agree(tmp_path: Path) -> None:
 def test_tiny_xml_pieces_and_row_batches_read_the_same(synthetic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pieces of sheet XML and batches of rows are cut anywhere; the table must not notice."""
     whole = read_workbook(synthetic, LAYOUTS)
-    monkeypatch.setattr(workbook, "XML_PIECE_BYTES", 700)
-    monkeypatch.setattr(workbook, "BATCH_ROWS", 7)
-    monkeypatch.setattr(workbook.xml_pieces, "__defaults__", (700,))
+    monkeypatch.setattr(sheetxml, "XML_PIECE_BYTES", 700)
+    monkeypatch.setattr(table, "BATCH_ROWS", 7)
+    monkeypatch.setattr(sheetxml.xml_pieces, "__defaults__", (700,))
 
     assert_same(read_workbook(synthetic, LAYOUTS), whole)
 
 
 def test_pieces_are_cut_before_rows_and_join_back_to_the_whole_part(synthetic: Path) -> None:
     with zipfile.ZipFile(synthetic) as archive:
-        parts = workbook.sheet_parts(archive)
+        parts = sheetxml.sheet_parts(archive)
         xml = archive.read(parts["绩效指标"])
-        pieces = list(workbook.xml_pieces(archive, parts["绩效指标"], size=1000))
+        pieces = list(sheetxml.xml_pieces(archive, parts["绩效指标"], size=1000))
 
     assert b"".join(pieces) == xml
     assert len(pieces) > 10

@@ -18,8 +18,9 @@ import pytest
 from pipeline import cli
 from pipeline.config import Settings
 from pipeline.docx.fastrender import CompiledTemplate
+from pipeline.docx.findings import FindingKind
 from pipeline.docx.render import Renderer, jinja_environment
-from pipeline.docx.templatecheck import FindingKind, template_check
+from pipeline.docx.templatecheck import template_check
 from pipeline.errors import TemplateInvalid
 from pipeline.run import steps
 from pipeline.run.steps import (
@@ -29,7 +30,7 @@ from pipeline.run.steps import (
     checked_template,
     render_chunk_file,
 )
-from pipeline.write import outputs
+from pipeline.write.names import REPORTS_DIR
 from tests.test_render import DEFAULT_TEMPLATE, SAMPLE_CONTEXT, make_template
 
 # Each reaches for Python's internals in a way the syntax tree shows.
@@ -264,7 +265,7 @@ def test_workbook_text_is_data_never_template_code(workbook_factory, sheets, tmp
     settings = Settings(output_dir=tmp_path / "out")
     prepared = steps.prepare_run(workbook_factory(sheets, name="数据.xlsx"), settings)
     assert isinstance(prepared, PreparedReports)
-    rendered = [render_chunk_file(f, prepared.staging / outputs.REPORTS_DIR, settings.templates_dir)
+    rendered = [render_chunk_file(f, prepared.staging / REPORTS_DIR, settings.templates_dir)
                 for f in prepared.chunk_files]
     summary = steps.finish_success(prepared, rendered, settings)
     [report] = (summary.output_dir / "reports").glob("P-001*.docx")

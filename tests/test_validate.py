@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 
 from pipeline.config import Settings
+from pipeline.core.profile import DEFAULT_PROFILE
 from pipeline.errors import PROBLEM_COLUMNS, Problem, Severity
 from pipeline.run import steps
 
@@ -248,7 +249,7 @@ def test_an_unknown_extra_column_is_a_warning_only(workbook_factory: Callable[..
 def evaluation_warnings(checked: steps.CheckedWorkbook) -> list[Problem]:
     """The warnings found while computing the projects of a valid workbook."""
     assert checked.status == "success", describe(checked.problems)
-    return [w for result in steps.evaluate_projects(checked.projects) for w in result.warnings]
+    return [w for result in steps.evaluate_projects(checked.projects, DEFAULT_PROFILE) for w in result.warnings]
 
 
 def test_an_unmet_indicator_without_deviation_analysis_is_a_warning(
@@ -280,7 +281,7 @@ def test_a_rate_typed_differently_from_its_fraction_is_a_warning_quoting_both(
     [warning] = find(warnings, "绩效指标", excel_row(1), "实际完成值", Severity.WARNING)
     assert "97.6%" in warning.message and "96.7%" in warning.message
     assert "59/61" in warning.message
-    result = steps.evaluate_projects(checked.projects)[0]
+    result = steps.evaluate_projects(checked.projects, DEFAULT_PROFILE)[0]
     assert result.indicators[1].actual.quantize(Decimal("0.1")) == Decimal("96.7")  # the computed value is used
 
 

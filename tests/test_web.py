@@ -37,10 +37,19 @@ from fastapi.testclient import TestClient
 from starlette.datastructures import UploadFile
 
 from pipeline.errors import Status
-from pipeline.serve import hotfolder, runs, service, uploads, web, webguard
+from pipeline.serve import hotfolder, runs, uploads, watcher, web, webguard
 from pipeline.serve.hotfolder import HotfolderState
 from pipeline.serve.web import WebSettings, create_app
-from pipeline.write import outputs
+from pipeline.write.folders import ARCHIVE_DIR
+from pipeline.write.locks import (
+    held_lock,
+    is_running,
+    lock_path,
+    locked_inodes,
+    output_lock,
+    try_lock,
+)
+from pipeline.write.names import MANIFEST_NAME, PROBLEMS_NAME, REPORTS_DIR, SUMMARY_NAME
 from tests.conftest import excel_row, valid_sheets, workbook_bytes, write_workbook
 
 REPO = Path(__file__).resolve().parent.parent
@@ -191,7 +200,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Folders:
     invalid = write_workbook(found.input_dir / f"{INVALID_NAME}.xlsx", broken)
     done = perfreport_run(invalid, found.output_dir)
     assert done.returncode == 1, done.stderr
-    assert names_in(found.output_dir / INVALID_NAME) == [outputs.MANIFEST_NAME, outputs.PROBLEMS_NAME]
+    assert names_in(found.output_dir / INVALID_NAME) == [MANIFEST_NAME, PROBLEMS_NAME]
     return found
 
 
@@ -516,13 +525,13 @@ def test_without_the_token_nothing_can_be_downloaded_or_uploaded(
     settings = WebSettings(input_dir=inbox, output_dir=published.output_dir, token=TOKEN, watch=False,
                            allowed_hosts=TEST_HOSTS)
     with TestClient(create_app(settings)) as guarded:
-        download = guarded.get(f"/runs/{quote(EXAMPLE_NAME)}/files/{quote(outputs.SUMMARY_NAME)}")
+        download = guarded.get(f"/runs/{quote(EXAMPLE_NAME)}/files/{quote(SUMMARY_NAME)}")
         refused_upload = upload(guarded, "新.xlsx", example_bytes)
-        allowed = guarded.get(f"/runs/{quote(EXAMPLE_NAME)}/files/{quote(outputs.SUMMARY_NAME)}",
+        allowed = guarded.get(f"/runs/{quote(EXAMPLE_NAME)}/files/{quote(SUMMARY_NAME)}",
                               headers={"Authorization": f"Bearer {TOKEN}"})
 
     assert download.status_code == 401 and download.content != (
-        published.output_dir / EXAMPLE_NAME / outputs.SUMMARY_NAME).read_bytes()
+        published.output_dir / EXAMPLE_NAME / SUMMARY_NAME).read_bytes()
     assert refused_upload.status_code == 401
     assert names_in(inbox) == []
     assert allowed.status_code == 200  # the same request with the token: it was only the token
@@ -560,8 +569,8 @@ def test_every_listed_output_downloads_with_its_bytes_and_name(
         published_client: TestClient, published: Folders) -> None:
     folder = published.output_dir / EXAMPLE_NAME
     listed = listed_outputs(folder)
-    wanted = [f"{EXAMPLE_NAME}_报告.zip", outputs.SUMMARY_NAME, outputs.PROBLEMS_NAME,
-              f"{outputs.REPORTS_DIR}/RG2020-004_信访救助专项资金.docx"]
+    wanted = [f"{EXAMPLE_NAME}_报告.zip", SUMMARY_NAME, PROBLEMS_NAME,
+              f"{REPORTS_DIR}/RG2020-004_信访救助专项资金.docx"]
     assert set(wanted) <= set(listed)
 
     for relative in listed:
@@ -582,12 +591,12 @@ def test_every_listed_output_downloads_with_its_bytes_and_name(
     "..%2f.perfreport-hotfolder.json",
     "..%5c..%5cetc%5cpasswd",
     "..%5cmanifest.json",
-    "reports/%2e%2e/" + quote(outputs.SUMMARY_NAME),  # resolves inside the folder, yet not listed
-    "%2e/" + quote(outputs.SUMMARY_NAME),  # "./汇总表.xlsx" once decoded
+    "reports/%2e%2e/" + quote(SUMMARY_NAME),  # resolves inside the folder, yet not listed
+    "%2e/" + quote(SUMMARY_NAME),  # "./汇总表.xlsx" once decoded
     "%2Fetc%2Fpasswd",
     "/etc/passwd",
     "%2F" + quote(str(REPO / "pyproject.toml")),
-    quote(outputs.MANIFEST_NAME),  # in the folder, but the manifest does not list itself
+    quote(MANIFEST_NAME),  # in the folder, but the manifest does not list itself
     "reports",
     "",
 ], ids=lambda tail: tail or "empty")
@@ -618,9 +627,9 @@ def test_a_file_planted_in_a_run_folder_is_not_served(published_copy: Folders, p
 
 
 def test_the_lock_file_beside_a_run_folder_is_not_served(published_copy: Folders) -> None:
-    with outputs.output_lock(published_copy.output_dir / EXAMPLE_NAME), \
+    with output_lock(published_copy.output_dir / EXAMPLE_NAME), \
             refusing_client(published_copy.settings()) as test_client:
-        lock = outputs.lock_path(published_copy.output_dir / EXAMPLE_NAME).name
+        lock = lock_path(published_copy.output_dir / EXAMPLE_NAME).name
         answers = [test_client.get(f"/runs/{quote(EXAMPLE_NAME)}/files/{tail}")
                    for tail in (f"..%2F{quote(lock)}", f"%2e%2e/{quote(lock)}", quote(lock))]
     for answer in answers:
@@ -633,7 +642,7 @@ def test_a_listed_output_replaced_by_a_link_leading_out_is_not_served(
     outside = Path("/etc/hostname")
     assert outside.is_file()
     folder = published_copy.output_dir / EXAMPLE_NAME
-    relative = f"{outputs.REPORTS_DIR}/RG2020-001_领导接访费用.docx"
+    relative = f"{REPORTS_DIR}/RG2020-001_领导接访费用.docx"
     if linked == "report":
         (folder / relative).unlink()
         (folder / relative).symlink_to(outside)
@@ -642,8 +651,8 @@ def test_a_listed_output_replaced_by_a_link_leading_out_is_not_served(
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
         shutil.copy2(outside, elsewhere / Path(relative).name)
-        shutil.rmtree(folder / outputs.REPORTS_DIR)
-        (folder / outputs.REPORTS_DIR).symlink_to(elsewhere)
+        shutil.rmtree(folder / REPORTS_DIR)
+        (folder / REPORTS_DIR).symlink_to(elsewhere)
     else:
         moved = tmp_path / "moved-run"
         folder.rename(moved)
@@ -661,23 +670,23 @@ def test_an_unknown_run_and_the_archive_are_not_served(published_copy: Folders) 
     archived = f"{EXAMPLE_NAME}-20200101-080000"
     root = hotfolder.archive_root(published_copy.output_dir)
     shutil.copytree(published_copy.output_dir / EXAMPLE_NAME, root / archived)
-    summary = quote(outputs.SUMMARY_NAME)
+    summary = quote(SUMMARY_NAME)
     with refusing_client(published_copy.settings()) as test_client:
         answers = {
             "unknown": test_client.get(f"/runs/{quote('没有这个')}/files/{summary}"),
             "unknown-page": test_client.get(f"/runs/{quote('没有这个')}"),
-            "archive-page": test_client.get(f"/runs/{hotfolder.ARCHIVE_DIR}"),
-            "archive-file": test_client.get(f"/runs/{hotfolder.ARCHIVE_DIR}/files/{quote(archived)}/{summary}"),
+            "archive-page": test_client.get(f"/runs/{ARCHIVE_DIR}"),
+            "archive-file": test_client.get(f"/runs/{ARCHIVE_DIR}/files/{quote(archived)}/{summary}"),
             "archived-run": test_client.get(f"/runs/{quote(archived)}/files/{summary}"),
             "hidden-state": test_client.get(f"/runs/{quote(hotfolder.STATE_NAME)}"),
         }
         index = test_client.get("/").text
 
-    archived_summary = (root / archived / outputs.SUMMARY_NAME).read_bytes()
+    archived_summary = (root / archived / SUMMARY_NAME).read_bytes()
     for answer in answers.values():
         assert_not_served(answer, archived_summary)
     assert archived not in index
-    assert f'href="{web.run_url(hotfolder.ARCHIVE_DIR)}"' not in index
+    assert f'href="{web.run_url(ARCHIVE_DIR)}"' not in index
 
 
 @pytest.mark.parametrize("path", [f"/runs/{quote('没有这个')}",
@@ -715,14 +724,14 @@ def test_a_successful_run_shows_its_summary_chart_and_downloads(
     chart = page[page.index('<svg id="chart"'):page.index("</svg>")]
     assert chart.count("<rect") == 2 + 2 * 7  # the legend, then score and rate per project
     for relative in listed_outputs(published.output_dir / EXAMPLE_NAME):
-        if relative.endswith((".docx", ".zip")) or relative == outputs.SUMMARY_NAME:
+        if relative.endswith((".docx", ".zip")) or relative == SUMMARY_NAME:
             assert f'href="{web.file_url(EXAMPLE_NAME, relative)}"' in page, relative
     assert 'id="zip"' in page and 'id="summary-xlsx"' in page
 
 
 def test_a_run_page_follows_its_summary_as_it_changes_and_survives_a_damaged_one(
         published_copy: Folders) -> None:
-    summary = published_copy.output_dir / EXAMPLE_NAME / outputs.SUMMARY_NAME
+    summary = published_copy.output_dir / EXAMPLE_NAME / SUMMARY_NAME
     with TestClient(create_app(published_copy.settings())) as test_client:
         before = html_table(test_client.get(web.run_url(EXAMPLE_NAME)).text, "summary")[1]
         summary.write_bytes(b"not a workbook any more")
@@ -755,7 +764,7 @@ def test_an_invalid_run_shows_its_problems_by_sheet_and_excel_row(
 
 def test_a_run_under_way_shows_as_processing_until_its_lock_is_released(published_copy: Folders) -> None:
     with TestClient(create_app(published_copy.settings())) as test_client:
-        with outputs.output_lock(published_copy.output_dir / EXAMPLE_NAME):
+        with output_lock(published_copy.output_dir / EXAMPLE_NAME):
             _, listed = html_table(test_client.get("/").text, "runs")
             page = test_client.get(web.run_url(EXAMPLE_NAME)).text
             assert {row[0]: row[1] for row in listed}[EXAMPLE.name] == runs.RUNNING
@@ -800,7 +809,7 @@ def test_a_waiting_workbook_says_when_no_process_watches_its_folder(folders: Fol
 
     with TestClient(create_app(folders.settings())) as test_client:
         unwatched = test_client.get(web.run_url("预算")).text
-        with outputs.held_lock(folders.output_dir / hotfolder.WATCHER_LOCK_NAME):
+        with held_lock(folders.output_dir / hotfolder.WATCHER_LOCK_NAME):
             watched = test_client.get(web.run_url("预算")).text
 
     assert "目前没有 perfreport serve 或 perfreport web" in unwatched
@@ -821,24 +830,24 @@ def test_locked_inodes_reads_holders_and_skips_waiters() -> None:
         "\n"
     )
 
-    assert outputs.locked_inodes(table) == {(0xFD, 1, 1234), (8, 2, 77), (0, 0x1A, 555)}
+    assert locked_inodes(table) == {(0xFD, 1, 1234), (8, 2, 77), (0, 0x1A, 555)}
 
 
 def test_is_running_is_true_only_while_the_lock_is_held(tmp_path: Path) -> None:
     final = tmp_path / "output" / "预算"
 
-    assert not outputs.is_running(final)  # no lock file at all
-    with outputs.output_lock(final):
-        assert outputs.is_running(final)
-        assert outputs.is_running(final)  # looking does not take the lock from the run
-    assert not outputs.is_running(final)
+    assert not is_running(final)  # no lock file at all
+    with output_lock(final):
+        assert is_running(final)
+        assert is_running(final)  # looking does not take the lock from the run
+    assert not is_running(final)
 
 
 def test_a_left_over_lock_file_nobody_holds_is_not_a_run(tmp_path: Path) -> None:
     final = tmp_path / "预算"
-    outputs.lock_path(final).write_bytes(b"")  # e.g. from a machine that lost power
+    lock_path(final).write_bytes(b"")  # e.g. from a machine that lost power
 
-    assert not outputs.is_running(final)
+    assert not is_running(final)
     assert runs.running_names(tmp_path) == []
 
 
@@ -870,7 +879,7 @@ def test_a_second_watcher_on_the_same_output_folder_gives_way(folders: Folders) 
     stop = threading.Event()
     first, second = RecordedRuns(), RecordedRuns()
     watcher_lock = folders.output_dir / hotfolder.WATCHER_LOCK_NAME
-    thread = threading.Thread(target=service.watch_folder, daemon=True,
+    thread = threading.Thread(target=watcher.watch_folder, daemon=True,
                               args=(folders.input_dir, folders.output_dir, stop, 0.1),
                               kwargs={"start_run": first})
     thread.start()
@@ -879,7 +888,7 @@ def test_a_second_watcher_on_the_same_output_folder_gives_way(folders: Folders) 
         (folders.input_dir / "新.xlsx").write_bytes(workbook_bytes("新"))
 
         started = time.monotonic()
-        service.watch_folder(folders.input_dir, folders.output_dir, threading.Event(), 0.1,
+        watcher.watch_folder(folders.input_dir, folders.output_dir, threading.Event(), 0.1,
                              start_run=second)
         assert time.monotonic() - started < 2  # returned at once, instead of watching too
 
@@ -905,7 +914,7 @@ def test_the_watcher_records_why_a_file_is_refused_and_the_page_shows_it(folders
     (folders.input_dir / "实体.xlsx").write_bytes(hostile.getvalue())
     stop, recorded = threading.Event(), RecordedRuns()
     state_file = hotfolder.state_path(folders.output_dir)
-    thread = threading.Thread(target=service.watch_folder, daemon=True,
+    thread = threading.Thread(target=watcher.watch_folder, daemon=True,
                               args=(folders.input_dir, folders.output_dir, stop, 0.1),
                               kwargs={"start_run": recorded})
     thread.start()
@@ -936,7 +945,7 @@ def test_the_app_watcher_gives_way_to_a_watcher_already_running(folders: Folders
     """`web` beside `serve`: the page still works, and only the first watcher starts runs."""
     mine = RecordedRuns()
     # The lock as another process's watcher (`perfreport serve`) holds it.
-    with outputs.held_lock(folders.output_dir / hotfolder.WATCHER_LOCK_NAME):
+    with held_lock(folders.output_dir / hotfolder.WATCHER_LOCK_NAME):
         settings = dataclasses.replace(folders.settings(start_run=mine, poll_seconds=0.1), watch=True)
         app = create_app(settings)
         with TestClient(app) as test_client:
@@ -1121,7 +1130,7 @@ def test_every_kind_of_answer_carries_the_security_headers(
     answers = {
         "index": published_client.get("/"),
         "run page": published_client.get(web.run_url(EXAMPLE_NAME)),
-        "download": published_client.get(web.file_url(EXAMPLE_NAME, outputs.SUMMARY_NAME)),
+        "download": published_client.get(web.file_url(EXAMPLE_NAME, SUMMARY_NAME)),
         "not found": published_client.get(web.run_url("没有这个")),
         "cross-site": upload(published_client, "新.xlsx", b"x", Origin="http://evil.example"),
         "wrong host": published_client.get("/", headers={"Host": "evil.example"}),
@@ -1196,7 +1205,7 @@ def test_upload_parts_left_by_a_killed_server_are_removed_at_start_and_live_ones
     stale.write_bytes(b"half an upload")
     live = folders.input_dir / f"{uploads.UPLOAD_PART_PREFIX}{'1' * 32}{uploads.UPLOAD_PART_SUFFIX}"
     with live.open("wb") as writing:  # an upload another process is writing now
-        outputs.try_lock(writing.fileno())
+        try_lock(writing.fileno())
         with TestClient(create_app(folders.settings())):
             pass
         assert live.exists()
@@ -1228,7 +1237,7 @@ def test_an_upload_holds_its_part_file_locked_while_writing_it(
 @pytest.mark.parametrize("table", ["summary", "problems"])
 def test_a_table_replaced_by_a_link_is_neither_shown_nor_downloadable(
         published_copy: Folders, tmp_path: Path, table: str) -> None:
-    name, relative = (EXAMPLE_NAME, outputs.SUMMARY_NAME) if table == "summary" else (INVALID_NAME, outputs.PROBLEMS_NAME)
+    name, relative = (EXAMPLE_NAME, SUMMARY_NAME) if table == "summary" else (INVALID_NAME, PROBLEMS_NAME)
     linked = published_copy.output_dir / name / relative
     elsewhere = tmp_path / "elsewhere.xlsx"  # a workbook outside the run folder, readable as a table
     shutil.copy2(linked, elsewhere)

@@ -15,13 +15,17 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline.config import Settings
 from pipeline.contract.schemas import SHEET_MODELS, sheet_layout
+from pipeline.core.profile import DEFAULT_PROFILE
 from pipeline.errors import Problem, Severity, WorkbookRefused
 from pipeline.run import steps
-from pipeline.xlsx.workbook import RawWorkbook, read_workbook
+from pipeline.xlsx.layout import RawSheet, RawWorkbook
+from pipeline.xlsx.merged import filled_down, merged_cell_problems
+from pipeline.xlsx.reader import read_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUTS = [sheet_layout(m) for m in SHEET_MODELS]
@@ -193,7 +197,7 @@ def test_a_percentage_means_the_same_however_it_is_stored(
     checked = check(workbook_factory(sheets, number_formats=formats))
 
     assert checked.status == "success", describe(checked.problems)
-    result = steps.evaluate_projects(checked.projects)[0].indicators[0]
+    result = steps.evaluate_projects(checked.projects, DEFAULT_PROFILE)[0].indicators[0]
     assert result.actual == expected
     assert result.completion == 1
     assert result.score == Decimal("15.00")
@@ -208,7 +212,7 @@ def test_a_literal_percent_sign_in_the_number_format_does_not_scale(
     checked = check(workbook_factory(sheets, number_formats={("绩效指标", 0, "实际完成值"): '0"%"'}))
 
     assert checked.status == "success", describe(checked.problems)
-    assert steps.evaluate_projects(checked.projects)[0].indicators[0].actual == Decimal(95)
+    assert steps.evaluate_projects(checked.projects, DEFAULT_PROFILE)[0].indicators[0].actual == Decimal(95)
 
 
 def test_a_formula_without_a_cached_value_asks_to_save_it_in_excel(
@@ -466,3 +470,23 @@ def test_a_workbook_saved_by_libreoffice_validates_the_same(
 
     assert checked.status == "success", describe(checked.problems)
     assert checked.projects == expected.projects
+
+
+def test_merged_cells_are_found_without_changing_the_sheet_and_filled_down_on_a_copy() -> None:
+    """An area's value goes down its first column, a later area may take one an earlier area
+    copied down, and the sheet read from the file is left as it was."""
+    frame = pd.DataFrame({"编号": ["P1", None, None, None], "名称": ["甲", "乙", None, None]},
+                         index=pd.Index([2, 3, 4, 5], name="excel_row", dtype="int64"), dtype=object)
+    sheet = RawSheet("表", 1, frame, {"编号": "编号", "名称": "名称"})
+    before = frame.copy()
+
+    merged = merged_cell_problems(sheet, ["编号", "名称", "备注"], [(2, 0, 3, 0), (3, 0, 5, 1), (1, 0, 1, 2)])
+
+    pd.testing.assert_frame_equal(sheet.frame, before)
+    assert [(p.excel_row, p.column, p.value) for p in merged.problems] == [(2, "编号", "P1"), (3, "编号", "P1")]
+    assert "A3:B5" in merged.problems[1].message
+    assert dict(merged.fills) == {(3, "编号"): "P1", (4, "编号"): "P1", (5, "编号"): "P1"}
+    filled = filled_down(sheet, merged.fills)
+    assert list(filled.frame["编号"]) == ["P1"] * 4
+    assert list(filled.frame["名称"]) == ["甲", "乙", None, None]
+    assert filled_down(sheet, {}) is sheet

@@ -8,13 +8,14 @@ the indicator rules). Code names a column as `FundingSheet.spent_wan`, which is 
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
 from pipeline.core import headers
-from pipeline.xlsx.workbook import SheetLayout
+from pipeline.xlsx.layout import SheetLayout
 
 TEXT = {"kind": "text"}
 NUMBER = {"kind": "number"}
@@ -30,7 +31,7 @@ LEVEL2_BY_LEVEL1: dict[str, tuple[str, ...]] = {
 }
 DIRECTIONS = ("≥", "≤", "=", "定性")
 
-# Columns validation adds to the indicator table once it has split the cells; records.py reads them.
+# Columns validation adds to the indicator table once it has split the cells; build.py reads them.
 DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT = "_direction", "_target_number", "_target_text", "_unit"
 ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT = "_actual_number", "_actual_grade", "_actual_text"
 PARSED_INDICATOR_COLUMNS = (DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT, ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT)
@@ -151,6 +152,11 @@ SHEET_MODELS: tuple[type[pa.DataFrameModel], ...] = (ProjectSheet, FundingSheet,
 def sheet_name(model: type[pa.DataFrameModel]) -> str:
     """The Excel sheet name a model describes."""
     return model.Config.name
+
+
+def columns_of(model: type[pa.DataFrameModel]) -> SimpleNamespace:
+    """A model's column names as plain attributes (a pandera model's are slow descriptors)."""
+    return SimpleNamespace(**{name: getattr(model, name) for name in model.__annotations__})
 
 
 def column_kinds(model: type[pa.DataFrameModel]) -> dict[str, str]:

@@ -1,10 +1,18 @@
 """ProjectResult -> the template context: the data contract with the Word templates.
 
 Every variable a template may use is produced here, already formatted as text; templates do no
-arithmetic. The keys are documented in templates/README.md and checked by tests.
+arithmetic. `CONTEXT_VARIABLES` is the template's field table: each variable, its shape and the
+fields of its dict or of each item of its list. `report_context()` builds exactly that (tests hold
+it to the table), templates/README.md documents it for template authors (tests check that too),
+and `perfreport check-template` derives the names and fields it accepts from it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
 
 from pipeline.core.formatting import (
     fixed,
@@ -16,6 +24,61 @@ from pipeline.core.formatting import (
     weight,
 )
 from pipeline.core.indicators import IndicatorResult, ProjectResult
+
+
+class Shape(StrEnum):
+    """What a context variable holds, which decides how a template may use it."""
+
+    TEXT = "text"  # {{ title }}
+    TEXT_LIST = "list of text"  # {%p for para in overview %}
+    RECORD = "dict of text"  # {{ budget.rate }}: the fields are known
+    RECORD_LIST = "list of dicts of text"  # {%tr for ind in indicators %}{{ ind.score }}: each item's fields are known
+
+
+@dataclass(frozen=True, slots=True)
+class ContextVariable:
+    """One variable of the template context; `fields` are the keys of its dict, or of each item of its list."""
+
+    name: str
+    shape: Shape
+    fields: frozenset[str] = frozenset()
+
+
+# The template's field table, in the order templates/README.md documents it.
+CONTEXT_VARIABLES: tuple[ContextVariable, ...] = (
+    ContextVariable("title", Shape.TEXT),
+    ContextVariable("project_id", Shape.TEXT),
+    ContextVariable("project_name", Shape.TEXT),
+    ContextVariable("year", Shape.TEXT),
+    ContextVariable("department", Shape.TEXT),
+    ContextVariable("implementing_unit", Shape.TEXT),
+    ContextVariable("overview", Shape.TEXT_LIST),
+    ContextVariable("money_sentence", Shape.TEXT),
+    ContextVariable("annual_goal", Shape.TEXT),
+    ContextVariable("principles", Shape.TEXT_LIST),
+    ContextVariable("performance", Shape.TEXT_LIST),
+    ContextVariable("budget", Shape.RECORD,
+                    frozenset({"initial", "adjusted", "spent", "rate", "weight", "score"})),
+    ContextVariable("funding", Shape.RECORD_LIST, frozenset({"source", "initial", "adjusted", "spent"})),
+    ContextVariable("indicators", Shape.RECORD_LIST,
+                    frozenset({"level1", "level2", "name", "target", "actual", "unit", "weight", "score",
+                               "deviation"})),
+    ContextVariable("weight_total", Shape.TEXT),
+    ContextVariable("total_score", Shape.TEXT),
+    ContextVariable("grade", Shape.TEXT),
+)
+
+
+def fields_by_name(shape: Shape) -> Mapping[str, frozenset[str]]:
+    """The fields of every variable of `shape` in the table, by variable name (read-only)."""
+    return MappingProxyType({v.name: v.fields for v in CONTEXT_VARIABLES if v.shape is shape})
+
+
+# Views of the table for the template check: every variable name, the fields of each dict
+# (budget), the fields of each item of the lists of dicts (funding, indicators).
+CONTEXT_KEYS: frozenset[str] = frozenset(v.name for v in CONTEXT_VARIABLES)
+DICT_FIELDS: Mapping[str, frozenset[str]] = fields_by_name(Shape.RECORD)
+ITEM_FIELDS: Mapping[str, frozenset[str]] = fields_by_name(Shape.RECORD_LIST)
 
 
 def paragraphs(text: str) -> list[str]:
@@ -105,14 +168,6 @@ def report_context(result: ProjectResult) -> dict[str, object]:
         "total_score": score(result.total_score),
         "grade": result.grade,
     }
-
-
-# The variables every template may use; tests check report_context() returns exactly these.
-CONTEXT_KEYS: frozenset[str] = frozenset({
-    "title", "project_id", "project_name", "year", "department", "implementing_unit", "overview",
-    "money_sentence", "annual_goal", "principles", "performance", "budget", "funding",
-    "indicators", "weight_total", "total_score", "grade",
-})
 
 
 def summary_row(result: ProjectResult) -> dict[str, object]:

@@ -1,6 +1,7 @@
 """Pure Decimal arithmetic of the evaluation: execution rate, completion, scores, grade.
 
-No I/O and no pandas: values in, values out. The rules' parameters live in `profile.py`.
+No I/O and no pandas: values in, values out. The rules' parameters live in `profile.py`, and
+each rule takes the run's profile (`Settings.profile`) as an argument, never a default of its own.
 Fractions (execution rate, completion) are exact Decimals in [0, 1]; only scores are rounded.
 """
 
@@ -11,7 +12,7 @@ from decimal import Decimal
 
 from pipeline.core import headers
 from pipeline.core.formatting import HUNDRED, fixed, plain_number, round_half_up, score
-from pipeline.core.profile import DEFAULT_PROFILE, AtMostRule, ScoringProfile
+from pipeline.core.profile import AtMostRule, ScoringProfile
 from pipeline.core.records import Indicator, Project
 from pipeline.errors import Problem, Severity
 
@@ -62,7 +63,7 @@ def execution_rate(spent_wan: Decimal, adjusted_budget_wan: Decimal) -> Decimal:
     return spent_wan / adjusted_budget_wan if adjusted_budget_wan > 0 else ZERO
 
 
-def budget_score(rate: Decimal, profile: ScoringProfile = DEFAULT_PROFILE) -> Decimal:
+def budget_score(rate: Decimal, profile: ScoringProfile) -> Decimal:
     """The budget-execution score: weight × min(rate, 100%), rounded half-up."""
     return round_half_up(profile.budget_weight * clamp(rate))
 
@@ -73,8 +74,7 @@ def fraction_actual(numerator: Decimal, denominator: Decimal, unit: str) -> Deci
     return ratio * HUNDRED if unit == "%" else ratio
 
 
-def completion(direction: str, target: Decimal, actual: Decimal,
-               profile: ScoringProfile = DEFAULT_PROFILE) -> Decimal:
+def completion(direction: str, target: Decimal, actual: Decimal, profile: ScoringProfile) -> Decimal:
     """How far a quantitative indicator is met, as a fraction in [0, 1]."""
     if direction == "≥":
         return ONE if target <= 0 else clamp(actual / target)
@@ -96,7 +96,7 @@ def completion(direction: str, target: Decimal, actual: Decimal,
 
 
 def qualitative_completion(grade: str, self_score: Decimal | None, weight: Decimal,
-                           profile: ScoringProfile = DEFAULT_PROFILE) -> Decimal:
+                           profile: ScoringProfile) -> Decimal:
     """A 定性 indicator's share of its 分值: the self-score's share if given, else the grade's default."""
     if self_score is not None and weight > 0:
         return clamp(self_score / weight)
@@ -108,12 +108,12 @@ def indicator_score(weight: Decimal, completion_fraction: Decimal) -> Decimal:
     return round_half_up(weight * completion_fraction)
 
 
-def grade(total: Decimal, profile: ScoringProfile = DEFAULT_PROFILE) -> str:
+def grade(total: Decimal, profile: ScoringProfile) -> str:
     """优 良 中 差 for a total score."""
     return next(name for low, name in profile.grade_bands if total >= low)
 
 
-def fully_met(result: IndicatorResult, profile: ScoringProfile = DEFAULT_PROFILE) -> bool:
+def fully_met(result: IndicatorResult, profile: ScoringProfile) -> bool:
     """True when an indicator needs no deviation analysis: full completion, or the top 定性 grade."""
     if result.indicator.qualitative:
         return result.indicator.grade == profile.met_grade
@@ -132,8 +132,7 @@ def warning(indicator: Indicator, column: str, value: str, message: str) -> Prob
                    f"{where}{message}")
 
 
-def evaluate_indicator(indicator: Indicator,
-                       profile: ScoringProfile = DEFAULT_PROFILE) -> tuple[IndicatorResult, list[Problem]]:
+def evaluate_indicator(indicator: Indicator, profile: ScoringProfile) -> tuple[IndicatorResult, list[Problem]]:
     """Completion and score of one indicator, and the warnings its typed figures deserve."""
     found: list[Problem] = []
     if indicator.qualitative:
@@ -167,7 +166,7 @@ def evaluate_indicator(indicator: Indicator,
     return result, found
 
 
-def evaluate(project: Project, profile: ScoringProfile = DEFAULT_PROFILE) -> ProjectResult:
+def evaluate(project: Project, profile: ScoringProfile) -> ProjectResult:
     """Every figure of a project's evaluation, from its money and indicators."""
     initial = sum((f.initial_budget_wan for f in project.funding), ZERO)
     adjusted = sum((f.adjusted_budget_wan for f in project.funding), ZERO)

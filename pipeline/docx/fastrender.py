@@ -31,7 +31,6 @@ import io
 import re
 import struct
 import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,20 +47,24 @@ from docxtpl import DocxTemplate
 from jinja2 import meta
 from lxml import etree
 
-from pipeline.docx.render import _NOT_A_DOCX, _problem, jinja_environment, template_bytes
+from pipeline.docx.render import (
+    NOT_A_DOCX,
+    jinja_environment,
+    template_bytes,
+    template_error_message,
+)
 from pipeline.errors import TemplateInvalid
+from pipeline.write.zipfiles import ZipMember, zip_bytes
 
 # The core properties docxtpl renders (DocxTemplate.render_properties).
 _PROPERTIES = ("author", "comments", "identifier", "language", "subject", "title")
 _FOOTNOTES_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
 
-# 1980-01-01 00:00:00 in MS-DOS format: every member gets it, so output is reproducible.
-_DOS_DATE = (0 << 9) | (1 << 5) | 1
-_DOS_TIME = 0
 # zlib level for the parts rendered per report: level 1 takes a third of the time of the
 # default 6 for a document.xml a quarter larger (about 3 KB instead of 2.5 KB compressed).
 _RENDERED_LEVEL = 1
-_UTF8_FLAG = 0x800
+# The mode a report's zip members carry (rw-------), as python-docx's own zips have it.
+_MEMBER_MODE = 0o600
 
 _PARAGRAPH_OPEN = re.compile(r"<w:p([ >])")
 
@@ -70,60 +73,20 @@ _PARAGRAPH_OPEN = re.compile(r"<w:p([ >])")
 _DOCXTPL = DocxTemplate(io.BytesIO(b""))
 
 
-@dataclass(frozen=True, slots=True)
-class _Member:
-    """One zip member ready to be written: name, compression method, CRC, sizes and data."""
-
-    name: str
-    method: int
-    crc: int
-    size: int
-    data: bytes  # as stored in the zip (compressed when method is ZIP_DEFLATED)
-
-    @classmethod
-    def compress(cls, name: str, raw: bytes, level: int = _RENDERED_LEVEL) -> _Member:
-        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
-        data = compressor.compress(raw) + compressor.flush()
-        return cls(name, zipfile.ZIP_DEFLATED, zlib.crc32(raw), len(raw), data)
+def _compressed(name: str, raw: bytes) -> ZipMember:
+    """A part rendered for a report, deflated at the fast level."""
+    return ZipMember.deflated(name, [raw], _RENDERED_LEVEL)
 
 
-def _raw_member(archive: zipfile.ZipFile, raw_zip: bytes, info: zipfile.ZipInfo) -> _Member:
+def _raw_member(archive: zipfile.ZipFile, raw_zip: bytes, info: zipfile.ZipInfo) -> ZipMember:
     """The member as stored in the template (no recompression), checked by a full read."""
     content = archive.read(info)  # verifies the CRC and that the member can be read at all
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 1:
-        return _Member.compress(info.filename, content)
+        return _compressed(info.filename, content)
     name_len, extra_len = struct.unpack("<HH", raw_zip[info.header_offset + 26 : info.header_offset + 30])
     start = info.header_offset + 30 + name_len + extra_len
     data = raw_zip[start : start + info.compress_size]
-    return _Member(info.filename, info.compress_type, info.CRC, info.file_size, data)
-
-
-def _write_zip(members: list[_Member]) -> bytes:
-    """A zip of the members in order, all dated 1980-01-01, without data descriptors."""
-    out = bytearray()
-    central = bytearray()
-    for member in members:
-        name = member.name.encode("utf-8")
-        flags = 0 if member.name.isascii() else _UTF8_FLAG
-        offset = len(out)
-        out += struct.pack(
-            "<IHHHHHIIIHH", 0x04034B50, 20, flags, member.method, _DOS_TIME, _DOS_DATE,
-            member.crc, len(member.data), member.size, len(name), 0,
-        )
-        out += name
-        out += member.data
-        central += struct.pack(
-            "<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | 20, 20, flags, member.method,
-            _DOS_TIME, _DOS_DATE, member.crc, len(member.data), member.size, len(name), 0, 0, 0,
-            0, 0o600 << 16, offset,
-        )
-        central += name
-    if len(members) > 0xFFFF or len(out) + len(central) > 0xFFFFFFFF:
-        raise ValueError("report too large for a zip without ZIP64")
-    end = struct.pack(
-        "<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(out), 0
-    )
-    return bytes(out + central + end)
+    return ZipMember(info.filename, info.compress_type, info.CRC, info.file_size, data)
 
 
 _TAGS = re.compile(r"<[^>]*>")
@@ -246,9 +209,9 @@ class _CoreProperties:
     name: str
     element: etree._Element
     templates: tuple[tuple[str, str, jinja2.Template], ...]  # (property, initial, template)
-    unchanged: _Member  # the part with every property at its initial value, precompressed
+    unchanged: ZipMember  # the part with every property at its initial value, precompressed
 
-    def member(self, context: Mapping[str, Any]) -> _Member:
+    def member(self, context: Mapping[str, Any]) -> ZipMember:
         values = [(prop, template.render(context)) for prop, _, template in self.templates]
         if all(value == initial for (_, value), (_, initial, _) in zip(values, self.templates, strict=True)):
             return self.unchanged
@@ -256,7 +219,7 @@ class _CoreProperties:
         properties = CoreProperties(element)
         for prop, value in values:
             setattr(properties, prop, value)
-        return _Member.compress(self.name, serialize_part_xml(element))
+        return _compressed(self.name, serialize_part_xml(element))
 
 
 _Rendered = _Body | _HeaderFooter | _Footnotes
@@ -272,7 +235,7 @@ class CompiledTemplate:
         name: str,
         data: bytes,
         variables: frozenset[str],
-        members: list[_Member | str],
+        members: list[ZipMember | str],
         parts: list[_Rendered],
         core: _CoreProperties | None,
         sources: tuple[tuple[str, str], ...] = (),
@@ -282,7 +245,7 @@ class CompiledTemplate:
         self.variables = variables
         # (part, Jinja source) of every compiled template, for static checks (templatecheck.py).
         self.sources = sources
-        self._members = members  # a _Member to copy, or the name of a part rendered per report
+        self._members = members  # a ZipMember to copy, or the name of a part rendered per report
         self._parts = parts  # in docxtpl's rendering order: body, headers, footers, footnotes
         self._core = core
 
@@ -300,10 +263,10 @@ class CompiledTemplate:
         """Compile the template held in data; name is used in error messages."""
         try:
             return cls._compile(name, data)
-        except _NOT_A_DOCX as exc:
+        except NOT_A_DOCX as exc:
             raise TemplateInvalid(f"模板 {name} 不是可读取的 Word 文档（.docx）：{exc}") from exc
         except jinja2.TemplateError as exc:
-            raise TemplateInvalid(_problem(name, exc)) from exc
+            raise TemplateInvalid(template_error_message(name, exc)) from exc
 
     @classmethod
     def _compile(cls, name: str, data: bytes) -> CompiledTemplate:
@@ -362,7 +325,7 @@ class CompiledTemplate:
         variables = frozenset(meta.find_undeclared_variables(env.parse("".join(sources))))
 
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members: list[_Member | str] = [
+            members: list[ZipMember | str] = [
                 info.filename if info.filename in seen else _raw_member(archive, data, info)
                 for info in archive.infolist()
                 if not info.is_dir()
@@ -374,7 +337,7 @@ class CompiledTemplate:
         # report (a footer holding only the page number): render and compress it once, here.
         constant = {part.name: part for part in parts[1:]
                     if "{" not in dict(compiled_sources).get(part.name, "{")}
-        members = [_Member.compress(m, constant[m].render({})) if isinstance(m, str) and m in constant else m
+        members = [_compressed(m, constant[m].render({})) if isinstance(m, str) and m in constant else m
                    for m in members]
         parts = [part for part in parts if part.name not in constant]
         return cls(name, data, variables, members, parts, core, tuple(compiled_sources))
@@ -386,19 +349,19 @@ class CompiledTemplate:
             rendered = {part.name: part.render(context) for part in self._parts}
             core = self._core.member(context) if self._core is not None else None
         except (jinja2.TemplateError, etree.XMLSyntaxError) as exc:
-            raise TemplateInvalid(_problem(self.name, exc)) from exc
+            raise TemplateInvalid(template_error_message(self.name, exc)) from exc
         except Exception as exc:  # noqa: BLE001 - raised by an expression in the template
             # ({{ title + 1 }}, {{ 1/0 }}, {{ '{0}'.format() }}): the template's fault, not ours.
-            raise TemplateInvalid(_problem(self.name, exc)) from exc
-        members: list[_Member] = []
+            raise TemplateInvalid(template_error_message(self.name, exc)) from exc
+        members: list[ZipMember] = []
         for member in self._members:
-            if isinstance(member, _Member):
+            if isinstance(member, ZipMember):
                 members.append(member)
             elif core is not None and member == core.name:
                 members.append(core)
             else:
-                members.append(_Member.compress(member, rendered[member]))
-        return _write_zip(members)
+                members.append(_compressed(member, rendered[member]))
+        return zip_bytes(members, mode=_MEMBER_MODE)
 
 
 def _zip_name(part: Any) -> str:
@@ -424,5 +387,5 @@ def _core_properties(document: Any, env: jinja2.Environment) -> _CoreProperties 
     for prop, initial, _ in templates:
         setattr(properties, prop, initial)  # docxtpl always writes them back
     name = _zip_name(part)
-    unchanged = _Member.compress(name, serialize_part_xml(element))
+    unchanged = _compressed(name, serialize_part_xml(element))
     return _CoreProperties(name, copy.deepcopy(part.element), templates, unchanged)

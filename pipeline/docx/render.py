@@ -48,7 +48,7 @@ MAX_NUMBER_DIGITS = 1000
 _REPEATABLE = (str, bytes, bytearray, list, tuple, deque)  # what `*` repeats (Markup is a str)
 
 # Errors python-docx raises when the bytes are not a Word package it can open.
-_NOT_A_DOCX = (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, etree.XMLSyntaxError)
+NOT_A_DOCX = (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, etree.XMLSyntaxError)
 
 
 def _xml_text(value: object) -> object:
@@ -137,7 +137,7 @@ def jinja_environment() -> SandboxedEnvironment:
     )
 
 
-def _problem(name: str, exc: Exception) -> str:
+def template_error_message(name: str, exc: Exception) -> str:
     """A Chinese message for a clerk, naming the template and what is wrong in it."""
     if isinstance(exc, SecurityError):
         unsafe = _UNSAFE_ATTRIBUTE.search(str(exc))
@@ -170,10 +170,10 @@ def _undeclared_variables(name: str, data: bytes) -> frozenset[str]:
     template = DocxTemplate(io.BytesIO(data))
     try:
         variables = template.get_undeclared_template_variables(jinja_env=jinja_environment())
-    except _NOT_A_DOCX as exc:
+    except NOT_A_DOCX as exc:
         raise TemplateInvalid(f"模板 {name} 不是可读取的 Word 文档（.docx）：{exc}") from exc
     except jinja2.TemplateError as exc:
-        raise TemplateInvalid(_problem(name, exc)) from exc
+        raise TemplateInvalid(template_error_message(name, exc)) from exc
     return frozenset(variables)
 
 
@@ -207,10 +207,10 @@ class Renderer:
         try:
             template.render(dict(context), jinja_env=jinja_environment(), autoescape=True)
         except (jinja2.TemplateError, etree.XMLSyntaxError) as exc:
-            raise TemplateInvalid(_problem(self.name, exc)) from exc
+            raise TemplateInvalid(template_error_message(self.name, exc)) from exc
         except Exception as exc:  # noqa: BLE001 - raised by an expression in the template
             # ({{ title + 1 }}, {{ 1/0 }}, {{ '{0}'.format() }}): the template's fault, not ours.
-            raise TemplateInvalid(_problem(self.name, exc)) from exc
+            raise TemplateInvalid(template_error_message(self.name, exc)) from exc
         buffer = io.BytesIO()
         template.save(buffer)
         return buffer.getvalue()

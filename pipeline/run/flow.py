@@ -15,13 +15,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from pipeline import config
+from pipeline import config, inputs
 from pipeline.config import Settings
 from pipeline.errors import Status, TemplateInvalid
 from pipeline.run import runtime, steps
 from pipeline.run.steps import PreparedReports, RenderedChunk, RunSummary
-from pipeline.serve import hotfolder
-from pipeline.write import outputs
+from pipeline.write import folders
+from pipeline.write.locks import output_lock
+from pipeline.write.names import REPORTS_DIR, workbook_output_dir
+from pipeline.write.staging import discard
 
 # Inputs are large and never reused across runs: hashing them for a cache key would be waste.
 TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -53,7 +55,7 @@ def render_all(prepared: PreparedReports, settings: Settings) -> list[RenderedCh
     logger = get_run_logger()
     progress = create_progress_artifact(progress=0.0, key=PROGRESS_KEY, description="已生成报告的比例")
     with runtime.api_shared_with_workers():
-        futures = render_chunk.map(list(prepared.chunk_files), unmapped(prepared.staging / outputs.REPORTS_DIR),
+        futures = render_chunk.map(list(prepared.chunk_files), unmapped(prepared.staging / REPORTS_DIR),
                                    unmapped(settings.templates_dir))
         done = 0
         for future in as_completed(futures):
@@ -87,10 +89,12 @@ def report_workbook(workbook: Path, settings: Settings) -> RunSummary:
     if isinstance(prepared, RunSummary):  # the workbook or a template was refused
         publish_links(prepared)
         return prepared
+    # Not `staged`: on success the staging folder goes on to `finish_success`, a task of its own
+    # that publishes it; here it is only discarded when rendering fails.
     try:
         rendered = render_all(prepared, settings)
     except BaseException:
-        outputs.discard(prepared.staging)
+        discard(prepared.staging)
         raise
     summary = finish_success(prepared, rendered, settings)
     publish_artifact(summary)
@@ -102,13 +106,13 @@ def run_workbook(workbook: Path, settings: Settings) -> RunSummary:
     """Run the flow on one workbook with the task runner the settings ask for.
 
     The output lock is taken before the flow starts, so a second run on the same folder is
-    refused (outputs.OutputBusy) at once, without starting a Prefect server. So is a workbook
+    refused (OutputBusy) at once, without starting a Prefect server. So is a workbook
     whose name may not write to its output folder (the archive's name, another workbook's folder).
     """
-    refused = hotfolder.output_folder_refusal(settings.output_dir, workbook)
+    refused = folders.output_folder_refusal(settings.output_dir, workbook)
     if refused is not None:
         return RunSummary(workbook, Status.REFUSED, None, message=refused)
-    with outputs.output_lock(outputs.workbook_output_dir(settings.output_dir, workbook)):
+    with output_lock(workbook_output_dir(settings.output_dir, workbook)):
         try:
             return report_workbook.with_options(task_runner=runtime.task_runner(settings))(workbook, settings)
         except TemplateInvalid as exc:
@@ -122,5 +126,5 @@ def report_folder(input_dir: str = "input", output_dir: str = "output", workbook
     """The flow `perfreport serve` serves: every workbook in `input_dir` (the annual schedule), or
     only `workbook` (a file the hot folder saw arrive). Returns each workbook's status."""
     settings = Settings(output_dir=Path(output_dir))
-    paths = [Path(workbook)] if workbook else [Path(entry.path) for entry in hotfolder.workbook_entries(Path(input_dir))]
+    paths = [Path(workbook)] if workbook else [Path(entry.path) for entry in inputs.workbook_entries(Path(input_dir))]
     return [run_workbook(path, settings).status for path in paths]

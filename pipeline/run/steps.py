@@ -21,15 +21,17 @@ from urllib.parse import quote
 import orjson
 
 from pipeline.config import Settings, chunk_size_for
+from pipeline.contract.build import projects_from
 from pipeline.contract.schemas import SHEET_LAYOUTS
 from pipeline.contract.validate import validate_workbook
 from pipeline.core.context import report_context, summary_row
 from pipeline.core.indicators import ProjectResult, evaluate
-from pipeline.core.profile import DEFAULT_PROFILE, ScoringProfile
-from pipeline.core.records import Project, projects_from
+from pipeline.core.profile import ScoringProfile
+from pipeline.core.records import Project
+from pipeline.docx.checkreport import invalid_message
 from pipeline.docx.fastrender import CompiledTemplate
-from pipeline.docx.render import _problem, template_bytes
-from pipeline.docx.templatecheck import invalid_message, template_check
+from pipeline.docx.render import template_bytes, template_error_message
+from pipeline.docx.templatecheck import template_check
 from pipeline.errors import (
     Problem,
     Severity,
@@ -38,8 +40,20 @@ from pipeline.errors import (
     ValidationFailed,
     WorkbookRefused,
 )
-from pipeline.write import outputs
-from pipeline.xlsx.workbook import read_workbook
+from pipeline.write.files import WrittenFile, sha256_of
+from pipeline.write.manifest import write_manifest
+from pipeline.write.names import (
+    MANIFEST_NAME,
+    PROBLEMS_NAME,
+    REPORTS_DIR,
+    SUMMARY_NAME,
+    report_filenames,
+    workbook_output_dir,
+)
+from pipeline.write.staging import discard, staged, staging_dir
+from pipeline.write.tables import write_problems, write_summary
+from pipeline.write.zipfiles import write_zip
+from pipeline.xlsx.reader import read_workbook
 
 CHUNKS_DIR = ".chunks"
 SUMMARY_DATA = "summary.json"
@@ -91,7 +105,7 @@ class RenderedChunk:
     """What one render task did: how many reports, where their hashes are, how long it took."""
 
     reports: int
-    written_file: Path  # JSON list of outputs.WrittenFile (`written_files_json`)
+    written_file: Path  # JSON list of WrittenFile (`written_files_json`)
     seconds: float
 
 
@@ -126,16 +140,16 @@ def checked_template(path: Path) -> CompiledTemplate:
     return check.compiled
 
 
-def check_workbook(path: Path, settings: Settings, profile: ScoringProfile = DEFAULT_PROFILE) -> CheckedWorkbook:
+def check_workbook(path: Path, settings: Settings) -> CheckedWorkbook:
     """Read, validate and turn a workbook into projects; every failure comes back as data."""
     started = time.perf_counter()
     try:
         with without_cyclic_gc():
-            digest = outputs.sha256_of(path) if path.is_file() else ""
+            digest = sha256_of(path) if path.is_file() else ""
             raw = read_workbook(path, SHEET_LAYOUTS, settings.header_search_rows)
             read = time.perf_counter() - started
             validated = time.perf_counter()
-            valid = validate_workbook(raw, available_templates(settings), profile)
+            valid = validate_workbook(raw, available_templates(settings), settings.profile)
             del raw  # the typed tables replace it; at 100,000 projects it is hundreds of MB
             recorded = time.perf_counter()
             projects = tuple(projects_from(valid))
@@ -180,7 +194,7 @@ def release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def evaluate_projects(projects: Sequence[Project], profile: ScoringProfile = DEFAULT_PROFILE) -> list[ProjectResult]:
+def evaluate_projects(projects: Sequence[Project], profile: ScoringProfile) -> list[ProjectResult]:
     """Every project's evaluation, in workbook order."""
     return [evaluate(p, profile) for p in projects]
 
@@ -257,17 +271,16 @@ def summary_data(path: Path) -> tuple[list[dict[str, object]], list[Problem]]:
     return rows, problems
 
 
-def written_files(path: Path) -> list[outputs.WrittenFile]:
+def written_files(path: Path) -> list[WrittenFile]:
     """The reports one render task wrote, as its `.written.json` lists them."""
     data = json_file(path)
     try:
-        return [outputs.WrittenFile(str(name), int(size), str(sha256)) for name, size, sha256 in data]  # type: ignore[union-attr]
+        return [WrittenFile(str(name), int(size), str(sha256)) for name, size, sha256 in data]  # type: ignore[union-attr]
     except (TypeError, ValueError):
         raise ChunkFileInvalid(path, "报告清单不完整") from None
 
 
-def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings,
-                    profile: ScoringProfile = DEFAULT_PROFILE) -> PreparedReports | str:
+def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings) -> PreparedReports | str:
     """Evaluate every project and write the report contexts into chunk files for the renderers.
 
     Returns the reason in Chinese instead when a template the reports need is unusable. Render
@@ -276,7 +289,7 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings,
     """
     started = time.perf_counter()
     projects = checked.projects
-    filenames = outputs.report_filenames([(p.project_id, p.name) for p in projects])
+    filenames = report_filenames([(p.project_id, p.name) for p in projects])
     templates = [p.template or settings.default_template for p in projects]
     template_problem = check_templates(templates, settings)
     if template_problem is not None:
@@ -294,14 +307,14 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings,
         for number, first in enumerate(range(0, len(projects), size), start=1):
             chunk = slice(first, first + size)
             evaluated = time.perf_counter()
-            results = evaluate_projects(projects[chunk], profile)
+            results = evaluate_projects(projects[chunk], settings.profile)
             computed += time.perf_counter() - evaluated
             items = [(filename, template, report_context(result))
                      for result, filename, template in zip(results, filenames[chunk], templates[chunk], strict=True)]
             path = chunk_dir / f"chunk-{number:06d}.json"
             path.write_bytes(orjson.dumps(items))
             chunk_files.append(path)
-            rows.extend({**summary_row(result), "报告文件": f"{outputs.REPORTS_DIR}/{filename}"}
+            rows.extend({**summary_row(result), "报告文件": f"{REPORTS_DIR}/{filename}"}
                         for result, filename in zip(results, filenames[chunk], strict=True))
             warnings.extend(w for result in results for w in result.warnings)
         (chunk_dir / SUMMARY_DATA).write_bytes(summary_json(rows, warnings))
@@ -311,20 +324,21 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings,
                            len(warnings), timings, now)
 
 
-def prepare_run(path: Path, settings: Settings,
-                profile: ScoringProfile = DEFAULT_PROFILE) -> PreparedReports | RunSummary:
+def prepare_run(path: Path, settings: Settings) -> PreparedReports | RunSummary:
     """Check a workbook and stage its render chunks; a workbook that fails is finished here."""
-    checked = check_workbook(path, settings, profile)
+    checked = check_workbook(path, settings)
     if checked.status != Status.SUCCESS:
         return finish_failed(checked, settings)
-    staging = outputs.staging_dir(outputs.workbook_output_dir(settings.output_dir, path))
+    # Not `staged`: this folder is published by `finish_success`, a later task, once the reports
+    # are rendered into it; here it is only discarded when preparing fails.
+    staging = staging_dir(workbook_output_dir(settings.output_dir, path))
     try:
-        prepared = prepare_reports(checked, staging, settings, profile)
+        prepared = prepare_reports(checked, staging, settings)
     except BaseException:
-        outputs.discard(staging)
+        discard(staging)
         raise
     if isinstance(prepared, str):
-        outputs.discard(staging)
+        discard(staging)
         return finish_failed(checked, settings, prepared)
     return prepared
 
@@ -349,7 +363,7 @@ def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path) 
     """Render the reports of one chunk file into `reports_dir`; raises TemplateInvalid."""
     started = time.perf_counter()
     items = chunk_items(chunk_file)
-    files: list[outputs.WrittenFile] = []
+    files: list[WrittenFile] = []
     for filename, template, context in items:
         compiled = compiled_template(templates_dir / template)
         try:
@@ -357,12 +371,11 @@ def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path) 
         except TemplateInvalid as exc:
             raise TemplateInvalid(f"{exc}（生成 {filename} 时）") from exc
         except Exception as exc:  # noqa: BLE001 - whatever the template's code raised is its fault
-            raise TemplateInvalid(f"{_problem(template, exc)}（生成 {filename} 时）") from exc
+            raise TemplateInvalid(f"{template_error_message(template, exc)}（生成 {filename} 时）") from exc
         # No temp-and-rename (nor fsync, 0.7 ms a file here) per report: the hidden staging
         # folder is only ever published whole, after every report in it is complete.
         (reports_dir / filename).write_bytes(data)
-        files.append(outputs.WrittenFile(f"{outputs.REPORTS_DIR}/{filename}", len(data),
-                                         hashlib.sha256(data).hexdigest()))
+        files.append(WrittenFile(f"{REPORTS_DIR}/{filename}", len(data), hashlib.sha256(data).hexdigest()))
     written = chunk_file.with_suffix(".written.json")
     written.write_bytes(orjson.dumps([[f.path, f.bytes, f.sha256] for f in files]))
     return RenderedChunk(len(files), written, time.perf_counter() - started)
@@ -370,23 +383,17 @@ def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path) 
 
 def finish_failed(checked: CheckedWorkbook, settings: Settings, message: str = "") -> RunSummary:
     """Publish only 校验报告.xlsx (and the manifest) for a workbook that cannot be reported on."""
-    final = outputs.workbook_output_dir(settings.output_dir, checked.path)
+    final = workbook_output_dir(settings.output_dir, checked.path)
     status = Status.REFUSED if (checked.refused or message) else Status.INVALID
     if checked.refused is not None:
         return RunSummary(checked.path, status, None, message=checked.refused)
-    staging = outputs.staging_dir(final)
-    try:
-        (staging / outputs.REPORTS_DIR).rmdir()
+    with staged(final) as staging:
+        (staging / REPORTS_DIR).rmdir()
         if checked.problems:
-            outputs.write_problems(staging / outputs.PROBLEMS_NAME, checked.problems)
+            write_problems(staging / PROBLEMS_NAME, checked.problems)
         errors = sum(p.severity is Severity.ERROR for p in checked.problems)
         counts = {"projects": 0, "reports": 0, "errors": errors, "warnings": len(checked.problems) - errors}
-        outputs.write_manifest(staging / outputs.MANIFEST_NAME, checked.path, checked.sha256, staging,
-                               counts, status)
-        outputs.publish(staging, final)
-    except BaseException:
-        outputs.discard(staging)
-        raise
+        write_manifest(staging / MANIFEST_NAME, checked.path, checked.sha256, staging, counts, status)
     # Errors first, so the CLI shows what blocks the reports.
     shown = sorted(checked.problems, key=lambda p: p.severity is not Severity.ERROR)[:SHOWN_PROBLEMS]
     return RunSummary(checked.path, status, final, errors=counts["errors"], warnings=counts["warnings"],
@@ -395,25 +402,20 @@ def finish_failed(checked: CheckedWorkbook, settings: Settings, message: str = "
 
 def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk], settings: Settings) -> RunSummary:
     """Write 汇总表, 校验报告 (if warnings), the zip and the manifest, then publish the folder."""
-    staging = prepared.staging
-    final = outputs.workbook_output_dir(settings.output_dir, prepared.workbook)
+    final = workbook_output_dir(settings.output_dir, prepared.workbook)
     started = time.perf_counter()
-    try:
+    with staged(final, prepared.staging) as staging:  # made by `prepare_run`, filled by the renderers
         chunk_dir = staging / CHUNKS_DIR
         rows, warnings = summary_data(chunk_dir / SUMMARY_DATA)
         reports = sorted((f for chunk in rendered for f in written_files(chunk.written_file)), key=lambda f: f.path)
         shutil.rmtree(chunk_dir, ignore_errors=True)
-        outputs.write_summary(staging / outputs.SUMMARY_NAME, rows)
+        write_summary(staging / SUMMARY_NAME, rows)
         if warnings:
-            outputs.write_problems(staging / outputs.PROBLEMS_NAME, warnings)
-        outputs.write_zip(staging / f"{final.name}_报告.zip", [staging / f.path for f in reports], staging)
+            write_problems(staging / PROBLEMS_NAME, warnings)
+        write_zip(staging / f"{final.name}_报告.zip", [staging / f.path for f in reports], staging)
         counts = {"projects": prepared.total, "reports": len(reports), "errors": 0, "warnings": len(warnings)}
-        outputs.write_manifest(staging / outputs.MANIFEST_NAME, prepared.workbook, prepared.sha256, staging,
-                               counts, Status.SUCCESS, known=reports)
-        outputs.publish(staging, final)
-    except BaseException:
-        outputs.discard(staging)
-        raise
+        write_manifest(staging / MANIFEST_NAME, prepared.workbook, prepared.sha256, staging,
+                       counts, Status.SUCCESS, known=reports)
     timings = {**prepared.timings, "渲染": started - prepared.finished_at,
                "渲染(各任务合计)": sum(c.seconds for c in rendered), "写出": time.perf_counter() - started}
     return RunSummary(prepared.workbook, Status.SUCCESS, final, projects=prepared.total, reports=len(reports),
@@ -434,7 +436,7 @@ def outputs_markdown(summary: RunSummary, web_url: str | None = None) -> str:
         head = f"**{summary.workbook.name}**：{summary.errors} 个错误，未生成报告"
     lines = [head, "", f"- 输出文件夹：`{folder}`"]
     names = [p.name for p in sorted(folder.glob("*.zip"))] + [
-        name for name in (outputs.SUMMARY_NAME, outputs.PROBLEMS_NAME) if (folder / name).is_file()]
+        name for name in (SUMMARY_NAME, PROBLEMS_NAME) if (folder / name).is_file()]
     lines += [f"- [{name}]({(folder / name).as_uri()})" for name in names]
     if web_url:
         lines.append(f"- 网页查看与下载：{web_url.rstrip('/')}/runs/{quote(folder.name)}")

@@ -27,21 +27,17 @@ import errno
 import json
 import os
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.write import outputs
+from pipeline.inputs import workbook_entries
+from pipeline.write.files import atomic_write, sha256_of
+from pipeline.write.folders import ARCHIVE_DIR, name_refusal
+from pipeline.write.locks import output_lock
+from pipeline.write.names import OutputRefused, windows_key, workbook_output_dir
 
-WORKBOOK_SUFFIX = ".xlsx"
-# Excel's owner file of an open workbook ("~$预算.xlsx") ends in .xlsx but only names the user
-# who has the workbook open.
-OFFICE_LOCK_PREFIX = "~$"
-# What browsers, copy tools and editors call a file they are still writing. None of them ends in
-# .xlsx, so today the suffix rule already excludes them; checked anyway so that accepting more
-# suffixes later (.xlsm) cannot let a half-written file in.
-TEMPORARY_SUFFIXES = (".tmp", ".part", ".crdownload", "~")
 DEFAULT_SETTLE_SECONDS = 2.0
 # Under output/, not input/: the service never writes into the officers' folder. Hidden, so
 # it cannot meet a workbook's output folder (`safe_stem` strips leading dots).
@@ -52,73 +48,10 @@ WATCHER_LOCK_NAME = ".perfreport-hotfolder.lock"
 # Why the watcher of this output folder cannot do its work now (one Chinese line), for the web
 # page; absent while all is well. Read only while the watcher's lock is held (`runs`).
 HEALTH_NAME = ".perfreport-hotfolder.problem"
-ARCHIVE_DIR = "_archive"
 # Sortable, and without the colons Windows forbids in a name.
 ARCHIVE_STAMP = "%Y%m%d-%H%M%S"
 # Each failed attempt lost a race for one name; this many in a row means something else is wrong.
 ARCHIVE_ATTEMPTS = 100
-
-
-# --- 1. which files count -------------------------------------------------------------------
-
-
-def is_workbook_name(name: str) -> bool:
-    """Whether a file name can be a finished workbook the office dropped: `*.xlsx` in any case,
-    not an Office lock file, not hidden, not a download or copy still under way."""
-    lowered = name.lower()
-    return (lowered.endswith(WORKBOOK_SUFFIX)
-            and not name.startswith((OFFICE_LOCK_PREFIX, "."))
-            and not lowered.endswith(TEMPORARY_SUFFIXES))
-
-
-def is_file_in_folder(entry: os.DirEntry[str]) -> bool:
-    """Whether `entry` is a regular file of its folder itself. A symlink never counts: one that
-    leads elsewhere would feed the service a file from outside, and one to a workbook beside it
-    would run that workbook a second time under another name."""
-    return entry.is_file(follow_symlinks=False)
-
-
-def workbook_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
-    """The entries of `folder` (not its subfolders) that count as workbooks, by name.
-
-    The one rule of which files are workbooks, for `perfreport run <folder>`, the hot folder,
-    the web page and the annual flow alike.
-    """
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if is_workbook_name(entry.name) and is_file_in_folder(entry):
-                yield entry
-
-
-def name_refusal(name: str) -> str | None:
-    """Why a workbook file name cannot be used, in Chinese; None when it can.
-
-    A workbook's outputs go to output/<its name>/, and output/_archive/ holds every earlier output
-    and every replaced input: "_archive.xlsx" would have its run replace the archive.
-    """
-    folder = outputs.output_folder_name(Path(name).stem)
-    if outputs.windows_key(folder) == outputs.windows_key(ARCHIVE_DIR):
-        return (f"文件名“{name}”是保留名称：输出文件夹 {ARCHIVE_DIR} 用于存放历次输出和被替换的工作簿。"
-                "请把工作簿改名后重新放入")
-    return None
-
-
-def output_folder_refusal(output_dir: Path, workbook: Path) -> str | None:
-    """Why `workbook` may not write to its output folder, in Chinese; None when it may.
-
-    A reserved name (`name_refusal`), or a folder that already holds the outputs of another
-    workbook of the same folder: two names Windows takes for one ("A.xlsx" and "a.xlsx" when
-    output/ is a share) must not replace each other's reports.
-    """
-    refused = name_refusal(workbook.name)
-    if refused is not None:
-        return refused
-    final = outputs.workbook_output_dir(output_dir, workbook)
-    owner = outputs.folder_owner(final)
-    if owner is not None and owner != workbook.name and (workbook.parent / owner).is_file():
-        return (f"输出文件夹 {final} 中是同一文件夹里另一个工作簿“{owner}”的报告（两个文件名在 Windows 上被视为同名）。"
-                "请把其中一个工作簿改名后重新放入")
-    return None
 
 
 # --- 2. complete files only -----------------------------------------------------------------
@@ -232,7 +165,7 @@ def ready(previous: Observations, current: Observations, now: float,
 
 def content_sha256(path: Path) -> str:
     """The hex sha256 of a file's content, read in 1 MiB blocks (as the manifest records it)."""
-    return outputs.sha256_of(path)
+    return sha256_of(path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +256,7 @@ def state_json(state: HotfolderState) -> bytes:
 def save_state(path: Path, state: HotfolderState) -> Path:
     """Write the state atomically (temp file, fsync, os.replace): a service killed mid-write
     leaves the previous state, never a half file that would stop the next start."""
-    return outputs.atomic_write(path, state_json(state))
+    return atomic_write(path, state_json(state))
 
 
 def with_run(state: HotfolderState, name: str, sha256: str, outcome: str,
@@ -362,7 +295,7 @@ def save_health(output_dir: Path, problem: str | None) -> None:
         if problem is None:
             path.unlink(missing_ok=True)
         elif load_health(output_dir) != problem:
-            outputs.atomic_write(path, problem.encode("utf-8"))
+            atomic_write(path, problem.encode("utf-8"))
     except OSError:
         pass
 
@@ -386,9 +319,9 @@ def archive_root(output_dir: Path) -> Path:
 def archive_path(root: Path, stem: str, stamp: str, suffix: str = "") -> Path:
     """A path `root/<stem>-<stamp><suffix>` not taken yet, with -2, -3 … before the suffix when
     it is; compared as Windows compares names, since output/ may well be a share."""
-    taken = {outputs.windows_key(p.name) for p in root.iterdir()} if root.is_dir() else set()
+    taken = {windows_key(p.name) for p in root.iterdir()} if root.is_dir() else set()
     candidate, n = f"{stem}-{stamp}{suffix}", 1
-    while outputs.windows_key(candidate) in taken:
+    while windows_key(candidate) in taken:
         n += 1
         candidate = f"{stem}-{stamp}-{n}{suffix}"
     return root / candidate
@@ -404,12 +337,12 @@ def archive_previous_outputs(output_dir: Path, workbook: Path,
     lock's recovery first puts back outputs that a killed `publish` left set aside. The time is
     local (`clock`): the folder names are read by the office.
     """
-    final = outputs.workbook_output_dir(output_dir, workbook)
+    final = workbook_output_dir(output_dir, workbook)
     root = archive_root(output_dir)
     refused = name_refusal(workbook.name)
     if refused is not None:  # callers check first; this guards the archive all the same
-        raise outputs.OutputRefused(final, refused)
-    with outputs.output_lock(final):
+        raise OutputRefused(final, refused)
+    with output_lock(final):
         if not final.exists():
             return None
         root.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,20 @@ from pathlib import Path
 
 from python_calamine import CalamineError, CalamineWorkbook
 
+from pipeline import inputs
 from pipeline.errors import Status
 from pipeline.serve import hotfolder
-from pipeline.write import outputs
+from pipeline.write import folders
+from pipeline.write.files import sha256_of
+from pipeline.write.locks import (
+    LOCK_SUFFIX,
+    HeldLocks,
+    held_locks,
+    is_running,
+    lock_path,
+    locked_folder,
+)
+from pipeline.write.names import MANIFEST_NAME, PROBLEMS_NAME, SUMMARY_NAME, workbook_output_dir
 
 # The three states the office sees. A workbook waiting for its turn counts as 处理中: it will be
 # processed without anyone doing anything.
@@ -108,7 +119,7 @@ class FolderCache:
             key = stat_key(path)
             cached = self.hashes.get(path)
             if cached is None or cached[0] != key:
-                cached = self.hashes[path] = (key, outputs.sha256_of(path))
+                cached = self.hashes[path] = (key, sha256_of(path))
             return cached[1]
         except OSError:
             return None
@@ -116,7 +127,7 @@ class FolderCache:
     def finished_run(self, folder: Path) -> RunView | None:
         """The view of the run published in `folder`, or None when it has no readable manifest."""
         try:
-            key = stat_key(folder / outputs.MANIFEST_NAME)
+            key = stat_key(folder / MANIFEST_NAME)
         except OSError:
             return None
         cached = self.finished.get(folder)
@@ -143,7 +154,7 @@ class FolderCache:
 def read_manifest(folder: Path) -> dict[str, object] | None:
     """A workbook's manifest.json, or None when the folder has none (or not a readable one)."""
     try:
-        data = json.loads((folder / outputs.MANIFEST_NAME).read_text(encoding="utf-8"))
+        data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -168,7 +179,7 @@ def finished_view(folder: Path, manifest: Mapping[str, object]) -> RunView:
     return RunView(
         name=folder.name, workbook=str(source.get("file", folder.name + ".xlsx")),
         status=SUCCEEDED if succeeded else FAILED, detail=detail,
-        time=modified_at(folder / outputs.MANIFEST_NAME),
+        time=modified_at(folder / MANIFEST_NAME),
         projects=int(counts.get("projects", 0)), reports=int(counts.get("reports", 0)),
         errors=int(counts.get("errors", 0)), warnings=int(counts.get("warnings", 0)), files=files,
         downloads=tuple(sorted(name for name in files if "/" not in name)),
@@ -180,7 +191,7 @@ def input_workbooks(input_dir: Path) -> list[Path]:
     """The workbooks in the input folder, by the hot folder's rules."""
     if not input_dir.is_dir():
         return []
-    return [Path(entry.path) for entry in hotfolder.workbook_entries(input_dir)]
+    return [Path(entry.path) for entry in inputs.workbook_entries(input_dir)]
 
 
 def output_folders(output_dir: Path) -> list[Path]:
@@ -188,7 +199,7 @@ def output_folders(output_dir: Path) -> list[Path]:
     if not output_dir.is_dir():
         return []
     return sorted(p for p in output_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and p.name != hotfolder.ARCHIVE_DIR)
+                  if p.is_dir() and not p.name.startswith(".") and p.name != folders.ARCHIVE_DIR)
 
 
 def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | None,
@@ -205,19 +216,19 @@ def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | Non
     return RunView(name, workbook.name, RUNNING, detail, modified_at(workbook))
 
 
-def is_watched(output_dir: Path, held: outputs.HeldLocks) -> bool:
+def is_watched(output_dir: Path, held: HeldLocks) -> bool:
     """Whether a `serve` or `web` process watches the input folder of `output_dir` now (True
     where the system cannot tell)."""
     return held.holds(output_dir / hotfolder.WATCHER_LOCK_NAME) is not False
 
 
-def watcher_problem(output_dir: Path, held: outputs.HeldLocks | None = None) -> str | None:
+def watcher_problem(output_dir: Path, held: HeldLocks | None = None) -> str | None:
     """Why the hot-folder watcher of `output_dir` cannot process workbooks now, or None.
 
     Only a live watcher's record counts (its lock is held): a watcher that was killed leaves its
     last record behind, and the next one clears it as it starts.
     """
-    if (held or outputs.held_locks()).holds(output_dir / hotfolder.WATCHER_LOCK_NAME) is False:
+    if (held or held_locks()).holds(output_dir / hotfolder.WATCHER_LOCK_NAME) is False:
         return None
     return hotfolder.load_health(output_dir)
 
@@ -232,7 +243,7 @@ def refused_view(workbook: Path, name: str, processed: hotfolder.Processed) -> R
 
 
 def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
-              held: outputs.HeldLocks | None = None) -> list[RunView]:
+              held: HeldLocks | None = None) -> list[RunView]:
     """Every workbook's latest run, newest first: running, waiting, and finished ones. `held`: the
     locks read once for the whole page (read here when not given)."""
     try:
@@ -245,7 +256,7 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
         if finished is not None:
             views[folder.name] = finished
     for workbook in input_workbooks(input_dir):
-        name = outputs.workbook_output_dir(output_dir, workbook).name
+        name = workbook_output_dir(output_dir, workbook).name
         processed = state.processed.get(workbook.name)
         published = views.get(name)
         waiting = pending_view(workbook, name, processed, cache.sha256(workbook), published)
@@ -253,26 +264,26 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
             views[name] = waiting
         elif published is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
             views[name] = refused_view(workbook, name, processed)
-    held = held or outputs.held_locks()  # one read of /proc/locks for the whole listing
+    held = held or held_locks()  # one read of /proc/locks for the whole listing
     if not is_watched(output_dir, held):
         views = {name: replace(view, detail=UNWATCHED) if view.detail == WAITING else view
                  for name, view in views.items()}
     for name in running_names(output_dir, held):
         earlier = views.get(name)
         views[name] = RunView(name, earlier.workbook if earlier else name + ".xlsx", RUNNING, "正在生成",
-                              modified_at(outputs.lock_path(output_dir / name)))
+                              modified_at(lock_path(output_dir / name)))
     return sorted(views.values(), key=lambda v: (v.status != RUNNING, -v.time.timestamp() if v.time else 0.0,
                                                  v.name))
 
 
-def running_names(output_dir: Path, held: outputs.HeldLocks | None = None) -> list[str]:
+def running_names(output_dir: Path, held: HeldLocks | None = None) -> list[str]:
     """The workbook folders whose run is under way now (its lock is held)."""
     if not output_dir.is_dir():
         return []
-    held = held or outputs.held_locks()
-    folders = (outputs.locked_folder(lock) for lock in output_dir.glob(f".*{outputs.LOCK_SUFFIX}")
+    held = held or held_locks()
+    folders = (locked_folder(lock) for lock in output_dir.glob(f".*{LOCK_SUFFIX}")
                if lock.name != hotfolder.WATCHER_LOCK_NAME)
-    return sorted(f.name for f in folders if f is not None and outputs.is_running(f, held))
+    return sorted(f.name for f in folders if f is not None and is_running(f, held))
 
 
 def find_run(runs: Sequence[RunView], name: str) -> RunView | None:
@@ -319,13 +330,13 @@ def shown_table(output_dir: Path, run: RunView, relative: str, cache: FolderCach
 def problems_table(output_dir: Path, run: RunView, cache: FolderCache,
                    limit: int = SHOWN_PROBLEM_ROWS) -> Table | None:
     """The run's 校验报告 (errors first, as written), or None when it has none."""
-    return shown_table(output_dir, run, outputs.PROBLEMS_NAME, cache, limit)
+    return shown_table(output_dir, run, PROBLEMS_NAME, cache, limit)
 
 
 def summary_table(output_dir: Path, run: RunView, cache: FolderCache,
                   limit: int = SHOWN_SUMMARY_ROWS) -> Table | None:
     """The run's 汇总表, or None when it has none."""
-    return shown_table(output_dir, run, outputs.SUMMARY_NAME, cache, limit)
+    return shown_table(output_dir, run, SUMMARY_NAME, cache, limit)
 
 
 def percent_value(text: object) -> float | None:

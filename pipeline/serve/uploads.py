@@ -29,9 +29,13 @@ from typing import IO
 
 from starlette.datastructures import UploadFile
 
+from pipeline import inputs
 from pipeline.errors import WorkbookRefused, os_error_reason
 from pipeline.serve import hotfolder, runs
-from pipeline.write import outputs
+from pipeline.write import folders
+from pipeline.write.files import sha256_of
+from pipeline.write.locks import LOCK_SUFFIX, OutputBusy, held_lock, try_lock
+from pipeline.write.names import safe_stem, windows_key
 
 # Hidden names in the input folder: an upload being written, and the lock of one workbook name.
 UPLOAD_PART_PREFIX, UPLOAD_PART_SUFFIX = ".perfreport-upload-", ".part"
@@ -52,9 +56,9 @@ def uploaded_name(filename: str | None) -> str | None:
     if not filename:
         return None
     base = PurePosixPath(unicodedata.normalize("NFC", filename).replace("\\", "/")).name
-    if not hotfolder.is_workbook_name(base):
+    if not inputs.is_workbook_name(base):
         return None
-    return outputs.safe_stem(base[: -len(hotfolder.WORKBOOK_SUFFIX)]) + hotfolder.WORKBOOK_SUFFIX
+    return safe_stem(base[: -len(inputs.WORKBOOK_SUFFIX)]) + inputs.WORKBOOK_SUFFIX
 
 
 class UploadRejected(Exception):
@@ -90,7 +94,7 @@ class NameLocks:
     def lock(self, name: str) -> threading.Lock:
         """The lock of `name`."""
         with self.guard:
-            return self.locks.setdefault(outputs.windows_key(name), threading.Lock())
+            return self.locks.setdefault(windows_key(name), threading.Lock())
 
 
 NAME_LOCKS = NameLocks()  # per process: every app of this process on any folder
@@ -98,8 +102,8 @@ NAME_LOCKS = NameLocks()  # per process: every app of this process on any folder
 
 def replace_lock_path(input_dir: Path, name: str) -> Path:
     """The lock file beside the input workbook `name` (hidden: the hot folder ignores it)."""
-    key = hashlib.sha256(outputs.windows_key(name).encode("utf-8")).hexdigest()[:UPLOAD_ID_CHARS]
-    return input_dir / f"{REPLACE_LOCK_PREFIX}{key}{outputs.LOCK_SUFFIX}"
+    key = hashlib.sha256(windows_key(name).encode("utf-8")).hexdigest()[:UPLOAD_ID_CHARS]
+    return input_dir / f"{REPLACE_LOCK_PREFIX}{key}{LOCK_SUFFIX}"
 
 
 @contextmanager
@@ -115,9 +119,9 @@ def replacing(input_dir: Path, name: str) -> Iterator[None]:
         deadline = time.monotonic() + REPLACE_WAIT_SECONDS
         while True:
             try:
-                held.enter_context(outputs.held_lock(replace_lock_path(input_dir, name)))
+                held.enter_context(held_lock(replace_lock_path(input_dir, name)))
                 break
-            except outputs.OutputBusy:
+            except OutputBusy:
                 if time.monotonic() > deadline:
                     raise UploadRejected("另一个同名工作簿正在保存，请稍后重新上传。", 503) from None
                 time.sleep(0.05)
@@ -137,7 +141,7 @@ def upload_part(input_dir: Path) -> Iterator[tuple[Path, IO[bytes]]]:
         # Nobody else can hold a file just created exclusively: a failure means a share without
         # locks, where the upload still works and its part is merely never taken for stale.
         with contextlib.suppress(OSError):
-            outputs.try_lock(handle.fileno())
+            try_lock(handle.fileno())
         yield part, handle
     finally:
         handle.close()
@@ -155,7 +159,7 @@ def remove_stale_parts(input_dir: Path) -> list[Path]:
         except OSError:
             continue  # gone already, or not ours to read
         try:
-            outputs.try_lock(fd)
+            try_lock(fd)
             part.unlink(missing_ok=True)
             removed.append(part)
         except OSError:
@@ -183,7 +187,7 @@ def save_upload(upload: UploadFile, name: str, input_dir: Path, output_dir: Path
     so the watcher never sees a half-written or unchecked file. The replacing itself (compare,
     keep the old workbook in output/_archive/, rename) is one upload of a name at a time.
     """
-    from pipeline.xlsx.workbook import refuse_unreadable  # pandas and openpyxl: only when needed
+    from pipeline.xlsx.refusal import refuse_unreadable  # numpy: only when needed
 
     try:
         input_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +203,7 @@ def save_upload(upload: UploadFile, name: str, input_dir: Path, output_dir: Path
                 raise UploadRejected(exc.reason, 415) from None
             target = input_dir / name
             with replacing(input_dir, name):
-                if target.is_file() and outputs.sha256_of(target) == sha256:
+                if target.is_file() and sha256_of(target) == sha256:
                     return SavedUpload(target, False, sha256)
                 if target.exists():
                     keep_replaced_input(target, output_dir)
@@ -219,7 +223,7 @@ def keep_replaced_input(target: Path, output_dir: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime(hotfolder.ARCHIVE_STAMP)
     for _ in range(hotfolder.ARCHIVE_ATTEMPTS):
-        kept = hotfolder.archive_path(root, f"{target.stem}-输入", stamp, hotfolder.WORKBOOK_SUFFIX)
+        kept = hotfolder.archive_path(root, f"{target.stem}-输入", stamp, inputs.WORKBOOK_SUFFIX)
         try:
             with target.open("rb") as source, kept.open("xb") as copy:
                 shutil.copyfileobj(source, copy, 1 << 20)
@@ -248,7 +252,7 @@ def archived_upload(output_dir: Path, workbook: str, wanted: str, cache: runs.Fo
     """The copy in output/_archive/ of the input `workbook` whose content has upload id `wanted`
     (kept by `keep_replaced_input`), newest first among the last ARCHIVE_LOOKUPS; None if none."""
     stem = PurePosixPath(workbook).stem
-    kept = sorted(hotfolder.archive_root(output_dir).glob(f"{glob.escape(stem)}-输入-*{hotfolder.WORKBOOK_SUFFIX}"),
+    kept = sorted(hotfolder.archive_root(output_dir).glob(f"{glob.escape(stem)}-输入-*{inputs.WORKBOOK_SUFFIX}"),
                   reverse=True)
     return next((p for p in kept[:ARCHIVE_LOOKUPS] if (cache.sha256(p) or "").startswith(wanted)), None)
 
@@ -264,5 +268,5 @@ def replaced_upload(wanted: str | None, run: runs.RunView, input_dir: Path, outp
     if wanted in shown_uploads(run, input_dir, cache):
         return None
     kept = archived_upload(output_dir, run.workbook, wanted, cache)
-    return f"output/{hotfolder.ARCHIVE_DIR}/" + (kept.name if kept else "")
+    return f"output/{folders.ARCHIVE_DIR}/" + (kept.name if kept else "")
 

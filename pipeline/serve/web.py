@@ -8,7 +8,7 @@ An upload is checked like a hot-folder file and more (name, size, a readable and
 then moved into the input folder under a hidden temporary name and renamed into place, which is
 what the hot folder picks up (`uploads.py`). A workbook already there under that name is first
 copied to output/_archive/, since it is the office's own file. When no other perfreport process
-watches the input folder, this one does (`service.watch_folder`, one `perfreport run` process per
+watches the input folder, this one does (`watcher.watch_folder`, one `perfreport run` process per
 file).
 
 Access: on loopback by default, open, but only to requests whose Host is a loopback name with the
@@ -41,7 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from pipeline.serve import hotfolder, runs, service
+from pipeline.serve import runs, watcher
 from pipeline.serve.uploads import (
     UploadRejected,
     remove_stale_parts,
@@ -68,7 +68,9 @@ from pipeline.serve.webguard import (
     same_origin_path,
     security_headers,
 )
-from pipeline.write import outputs
+from pipeline.write import folders
+from pipeline.write.locks import held_locks
+from pipeline.write.names import workbook_output_dir
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 DEFAULT_MAX_UPLOAD_MB = 200  # a province's 100,000-project workbook is about 60 MB
@@ -90,7 +92,7 @@ class WebSettings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024
     watch: bool = True  # run the hot-folder watcher here unless another process does
     poll_seconds: float = 2.0
-    start_run: service.RunStarter = field(default=service.run_in_child_process)
+    start_run: watcher.RunStarter = field(default=watcher.run_in_child_process)
     port: int = DEFAULT_PORT  # the listening port, which a loopback Host must name
     allowed_hosts: tuple[str, ...] = ()  # Host names (NAME or NAME:PORT) accepted besides loopback ones
     public_url: str | None = None  # the address a TLS-terminating proxy serves the page at
@@ -111,7 +113,7 @@ class Watcher:
     def start(self, settings: WebSettings) -> None:
         """Start watching the input folder (it gives way if another process watches already)."""
         self.thread = threading.Thread(
-            target=service.watch_folder, name="perfreport-hotfolder", daemon=True,
+            target=watcher.watch_folder, name="perfreport-hotfolder", daemon=True,
             args=(settings.input_dir, settings.output_dir, self.stop, settings.poll_seconds),
             kwargs={"start_run": settings.start_run, "wake": self.wake},
         )
@@ -184,7 +186,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         return pages.TemplateResponse(request, template, context, status_code=status)
 
     def index_page(request: Request, status: int = 200, error: str = "") -> HTMLResponse:
-        held = outputs.held_locks()  # one read of /proc/locks for the listing and the watcher
+        held = held_locks()  # one read of /proc/locks for the listing and the watcher
         listed = runs.list_runs(settings.input_dir, settings.output_dir, cache, held)
         return page(request, "index.html", status, runs=listed, error=error,
                     busy=any(r.status == runs.RUNNING for r in listed),
@@ -232,7 +234,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         name = uploaded_name(item.filename)
         if name is None:
             return index_page(request, 415, f"只接受 Excel 工作簿（.xlsx）：{item.filename}")
-        refused = hotfolder.name_refusal(name)
+        refused = folders.name_refusal(name)
         if refused is not None:
             return index_page(request, 400, refused)
         try:
@@ -244,7 +246,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         finally:
             await item.close()
         watcher.wake.set()
-        folder = outputs.workbook_output_dir(settings.output_dir, saved.path).name
+        folder = workbook_output_dir(settings.output_dir, saved.path).name
         # The upload's own content in the address: if a later upload of the name replaces it
         # before its run, its page says so instead of showing the later one's result as its own.
         query = {"upload": upload_id(saved.sha256), **({} if saved.new else {"same": "1"})}
@@ -252,7 +254,7 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.get("/runs/{name}", response_class=HTMLResponse)
     def run_page(request: Request, name: str) -> HTMLResponse:
-        held = outputs.held_locks()  # one read of /proc/locks for the run and the watcher
+        held = held_locks()  # one read of /proc/locks for the run and the watcher
         run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, cache, held), name)
         if run is None:
             return page(request, "missing.html", 404, name=name)

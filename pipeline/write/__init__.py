@@ -1,3 +1,4 @@
-"""Every byte perfreport writes: atomic files and names, staged publish and recovery, locks, tables,
-the zip and the manifest.
+"""Every byte perfreport writes, one concern per module: `files` (atomic_write), `names` (safe
+file and folder names), `staging` (staged publish and recovery), `locks` (one run per output
+folder), `zipfiles` (deterministic zips), `tables` (汇总表, 校验报告) and `manifest`.
 """

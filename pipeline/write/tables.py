@@ -7,21 +7,24 @@ as text, at about 1 µs per cell; `tests/test_outputs.py` reads the files back w
 LibreOffice Calc.
 
 By construction no cell is a formula: text is always an inline string (`t="inlineStr"`), and
-only a `<f>` element could make a formula.
+only a `<f>` element could make a formula. Both tables are stamped with one fixed time, so the
+same rows always give the same bytes.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from xml.sax.saxutils import escape
 
-from pipeline.xlsx.archive import column_name
+from pipeline.core.columns import column_name
+from pipeline.errors import PROBLEM_COLUMNS, Problem, Severity
+from pipeline.write.files import atomic_write
+from pipeline.write.zipfiles import DateTime, ZipMember, zip_bytes
 
 # Control characters are not allowed in XML 1.0 (a workbook's text can hold them: calamine
 # decodes Excel's _x0001_ escapes).
@@ -29,6 +32,10 @@ XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_CELL_TEXT = 32_767  # Excel's limit per cell
 WRAP_FROM = 31  # text longer than this wraps, top-aligned, instead of running across columns
 DEFAULT_WIDTH = 14
+# The tables' creation time (docProps/core.xml) and their zip members' date. It predates the one
+# zip EPOCH of `pipeline.write.zipfiles` and stays, so the tables keep the bytes they always had.
+TABLE_TIME = datetime(2020, 1, 1)
+TABLE_ZIP_TIME: DateTime = (2020, 1, 1, 0, 0, 0)
 
 # Cell styles (indexes into cellXfs below).
 PLAIN, HEADER, TWO_DECIMALS, WRAPPED = 0, 1, 2, 3
@@ -147,27 +154,32 @@ def core_xml(created: datetime) -> str:
 
 
 def table_xlsx(sheet_title: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]],
-               widths: Mapping[str, int] | None = None, *,
-               created: datetime = datetime(2020, 1, 1),
-               timestamp: tuple[int, int, int, int, int, int] = (2020, 1, 1, 0, 0, 0)) -> bytes:
-    """The .xlsx bytes of one sheet `sheet_title` with a header row `columns` and one row per mapping."""
+               widths: Mapping[str, int] | None = None) -> bytes:
+    """A one-sheet workbook `sheet_title` with a bold, frozen header row `columns` and one row per
+    mapping; text is never a formula. The sheet is deflated as it is generated."""
     parts: list[tuple[str, Iterable[str]]] = [
         ("[Content_Types].xml", [CONTENT_TYPES]),
         ("_rels/.rels", [ROOT_RELS]),
         ("docProps/app.xml", [APP]),
-        ("docProps/core.xml", [core_xml(created)]),
+        ("docProps/core.xml", [core_xml(TABLE_TIME)]),
         ("xl/workbook.xml", [workbook_xml(sheet_title)]),
         ("xl/_rels/workbook.xml.rels", [WORKBOOK_RELS]),
         ("xl/styles.xml", [STYLES]),
         ("xl/worksheets/sheet1.xml", sheet_xml(columns, rows, widths or {})),
     ]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, pieces in parts:
-            info = zipfile.ZipInfo(name, date_time=timestamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            with archive.open(info, "w") as target:
-                for piece in pieces:
-                    target.write(piece.encode("utf-8"))
-    return buffer.getvalue()
+    members = (ZipMember.deflated(name, (piece.encode("utf-8") for piece in pieces)) for name, pieces in parts)
+    return zip_bytes(members, date_time=TABLE_ZIP_TIME)
+
+
+def write_problems(path: Path, problems: Sequence[Problem]) -> Path:
+    """校验报告.xlsx: one row per problem, errors first, in workbook order."""
+    ordered = sorted(problems, key=lambda p: (p.severity is not Severity.ERROR, p.sheet, p.excel_row or 0))
+    widths = {"工作表": 10, "行": 6, "列": 22, "值": 24, "级别": 6, "说明": 80}
+    return atomic_write(path, table_xlsx("校验报告", PROBLEM_COLUMNS, (p.as_row() for p in ordered), widths))
+
+
+def write_summary(path: Path, rows: Sequence[Mapping[str, object]]) -> Path:
+    """汇总表.xlsx: one row per project."""
+    columns = list(rows[0]) if rows else ["项目编号"]
+    widths = {"项目名称": 30, "报告文件": 40}
+    return atomic_write(path, table_xlsx("汇总表", columns, rows, widths))

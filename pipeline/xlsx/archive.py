@@ -16,7 +16,7 @@ but they fail with an unhelpful error; a DTD is never legitimate in an .xlsx par
 with a clear reason. Both readers ignore `<dimension>`, so only cell references are checked.
 
 The `*_reason` functions return a reason in Chinese, or None; `refuse_unsafe_archive` (called by
-`workbook.refuse_unreadable`) and `SheetExtent.watch` (wrapped around each sheet's XML as the reader
+`refusal.refuse_unreadable`) and `SheetExtent.watch` (wrapped around each sheet's XML as the reader
 scans it, before calamine parses the sheet) raise `WorkbookRefused` with it.
 """
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.columns import column_name, column_number
 from pipeline.errors import WorkbookRefused
 
 # --- limits: generous for a province's 100,000 projects (a 65 MB workbook whose largest sheet
@@ -79,24 +80,6 @@ def size_text(size: int) -> str:
     if size >= 1 << 20:
         return f"{size / (1 << 20):.0f} MB"
     return f"{max(1, size // 1024)} KB"
-
-
-def column_name(index: int) -> str:
-    """Excel's name of a 0-based column (0 -> A, 26 -> AA)."""
-    name = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        name = chr(65 + remainder) + name
-    return name
-
-
-def column_number(letters: bytes) -> int:
-    """1-based column of a column name in either case (A -> 1, aa -> 27, XFD -> 16384)."""
-    number = 0
-    for char in letters.upper():
-        number = number * 26 + char - 64
-    return number
 
 
 # --- the zip container -------------------------------------------------------------------------

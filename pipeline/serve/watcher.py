@@ -1,10 +1,9 @@
-"""`perfreport serve`: the annual run as a served Prefect deployment, and the input/ hot folder.
+"""The input/ hot folder's watcher: one thread per output folder that polls the folder with
+`hotfolder` and, for each workbook that arrives complete and whose content was not processed yet,
+archives the earlier outputs and starts a run with the run starter it was given.
 
-One long-running process. `prefect.serve` registers the deployment `perfreport-folder/annual`
-(flow `flow.report_folder`) with a cron schedule and runs what the schedule, the Prefect UI or
-the API start. Beside it a thread polls the input folder with `hotfolder` and, for each workbook
-that arrives complete and whose content was not processed yet, archives the earlier outputs and
-starts a run of the same deployment for that one file, so every run shows in the Prefect UI.
+`serve` gives it the served deployment (`deploy.run_for_file`), `web` a `perfreport run` child
+process (`run_in_child_process`). This module does not import Prefect.
 """
 
 from __future__ import annotations
@@ -20,48 +19,15 @@ from pathlib import Path
 
 from pipeline.errors import EXIT_CODES, Status, WorkbookRefused, os_error_reason
 from pipeline.serve import hotfolder
-from pipeline.write import outputs
+from pipeline.write import folders
+from pipeline.write.locks import OutputBusy, held_lock
 
-DEPLOYMENT = "annual"
-ANNUAL_CRON = "0 8 15 1 *"  # 15 January, 08:00
-TIMEZONE = "Asia/Shanghai"
 POLL_SECONDS = 5.0
-
-
-def folder_parameters(input_dir: Path, output_dir: Path) -> dict[str, str]:
-    """The served flow's folder parameters, as absolute paths (runs start in other processes)."""
-    return {"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve())}
-
-
-def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE):  # noqa: ANN201 - prefect's RunnerDeployment
-    """The deployment of `flow.report_folder` on the input folder, on the annual schedule."""
-    from prefect.schedules import Cron
-
-    from pipeline.run.flow import report_folder
-
-    return report_folder.to_deployment(
-        name=DEPLOYMENT, schedules=[Cron(cron, timezone=timezone)],
-        parameters=folder_parameters(input_dir, output_dir),
-        description="每年按计划处理 input/ 中的全部工作簿；放入 input/ 的新工作簿由 perfreport serve 随即处理。",
-    )
 
 
 # What starts one workbook's run and waits for it: (outcome, message). `serve` runs the served
 # deployment; `web` without a Prefect server runs `perfreport run` in a child process.
 RunStarter = Callable[[Path, Path, Path], tuple[str, str]]
-
-
-def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
-    """Run the served deployment on one workbook and wait for it; its final state's type."""
-    from prefect.deployments import run_deployment
-
-    from pipeline.run.flow import report_folder
-
-    flow_run = run_deployment(
-        f"{report_folder.name}/{DEPLOYMENT}", timeout=None, as_subflow=False, poll_interval=1,
-        parameters={**folder_parameters(input_dir, output_dir), "workbook": str(workbook.resolve())},
-    )
-    return (flow_run.state.type.value if flow_run.state is not None else "UNKNOWN"), ""
 
 
 def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
@@ -87,7 +53,7 @@ def refusal(workbook: Path) -> tuple[str, str] | None:
     is recorded in the hot-folder state for the web page: a deployment run reports only its
     final state, and it would have refused the file without writing anything.
     """
-    from pipeline.xlsx.workbook import refuse_unreadable
+    from pipeline.xlsx.refusal import refuse_unreadable
 
     try:
         refuse_unreadable(workbook)
@@ -102,7 +68,7 @@ RETRY_MAX_SECONDS = 60.0
 
 
 def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
-                 poll_seconds: float = POLL_SECONDS, start_run: RunStarter = run_for_file,
+                 poll_seconds: float = POLL_SECONDS, start_run: RunStarter = run_in_child_process,
                  wake: threading.Event | None = None) -> None:
     """Poll `input_dir` until `stop` is set, starting one run per new or corrected workbook.
 
@@ -119,11 +85,11 @@ def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
     failures = 0
     while not stop.is_set():
         try:
-            with outputs.held_lock(output_dir / hotfolder.WATCHER_LOCK_NAME):
+            with held_lock(output_dir / hotfolder.WATCHER_LOCK_NAME):
                 logger.info("watching", "watching %s", input_dir)
                 poll_until_stopped(input_dir, output_dir, stop, poll_seconds, start_run, wake, logger)
             return
-        except outputs.OutputBusy:
+        except OutputBusy:
             logger.warning("busy", "%s 已由另一个 perfreport 进程监视，本进程不再重复处理", input_dir)
             return
         except OSError as exc:  # the output folder itself: no lock, so no health file either
@@ -231,7 +197,7 @@ def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, st
     logger.forget("state")
     if not hotfolder.needs_run(path, state, sha256):
         return
-    refused = hotfolder.output_folder_refusal(output_dir, path)
+    refused = folders.output_folder_refusal(output_dir, path)
     if refused is not None:
         outcome, message = Status.REFUSED, refused
     else:
@@ -240,19 +206,3 @@ def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, st
     logger.forget(f"file:{path.name}")
     hotfolder.save_state(state_file, hotfolder.with_run(state, path.name, sha256, outcome, datetime.now(),
                                                         message))
-
-
-def serve(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE,
-          poll_seconds: float = POLL_SECONDS) -> None:
-    """Serve the deployment and watch the input folder until interrupted."""
-    from prefect import serve as prefect_serve
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    stop = threading.Event()
-    watcher = threading.Thread(target=watch_folder, args=(input_dir, output_dir, stop, poll_seconds),
-                               name="perfreport-hotfolder", daemon=True)
-    watcher.start()
-    try:
-        prefect_serve(folder_deployment(input_dir, output_dir, cron, timezone))
-    finally:
-        stop.set()

@@ -1,0 +1,84 @@
+"""The records built from a valid workbook: one `Project` per row of 项目.
+
+This is the last place pandas is seen: everything downstream works on the plain dataclasses of
+`core/records.py`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipeline.contract.schemas import (
+    ACTUAL_GRADE,
+    ACTUAL_NUMBER,
+    ACTUAL_TEXT,
+    DIRECTION,
+    TARGET_NUMBER,
+    TARGET_TEXT,
+    UNIT,
+    FundingSheet,
+    IndicatorSheet,
+    PrincipleSheet,
+    ProjectSheet,
+    columns_of,
+)
+from pipeline.core.records import Funding, Indicator, Project
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.contract.validate import ValidWorkbook
+
+
+def text_or_empty(value: object) -> str:
+    """A text cell's value, "" for an empty cell."""
+    return "" if value is None else str(value)
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """`frame.to_dict("records")` for object columns, without boxing each value through pandas."""
+    names = list(frame.columns)
+    return [dict(zip(names, values, strict=True))
+            for values in zip(*(frame[name].tolist() for name in names), strict=True)]
+
+
+def projects_from(valid: ValidWorkbook) -> list[Project]:
+    """One Project per row of 项目, in workbook order, with its money, principles and indicators."""
+    F, PR, IND, PJ = (columns_of(m) for m in (FundingSheet, PrincipleSheet, IndicatorSheet, ProjectSheet))  # noqa: N806
+    def columns(frame: pd.DataFrame, *names: str) -> zip:  # noqa: ANN202 - rows as tuples
+        return zip(*(frame[name].tolist() for name in names), strict=True)
+
+    funding: dict[str, list[Funding]] = {}
+    for pid, source, initial, adjusted, spent in columns(
+            valid.funding, F.project_id, F.source, F.initial_budget_wan, F.adjusted_budget_wan, F.spent_wan):
+        funding.setdefault(pid, []).append(Funding(source, initial, adjusted, spent))
+    principles: dict[str, list[tuple[int, str]]] = {}
+    for pid, seq, content in columns(valid.principles, PR.project_id, PR.seq, PR.content):
+        principles.setdefault(pid, []).append((seq, content))
+    indicators: dict[str, list[Indicator]] = {}
+    frame = valid.indicators
+    for row, pid, *cells in zip(frame.index.tolist(), *(frame[name].tolist() for name in (
+            IND.project_id, IND.level1, IND.level2, IND.name, DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT,
+            ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT, IND.weight, IND.numerator, IND.denominator,
+            IND.self_score, IND.deviation)), strict=True):
+        cells[-1] = text_or_empty(cells[-1])
+        indicators.setdefault(pid, []).append(Indicator(int(row), *cells))
+    projects: list[Project] = []
+    for row, rec in zip(valid.projects.index, frame_records(valid.projects), strict=True):
+        pid = rec[PJ.project_id]
+        department = rec[PJ.department]
+        projects.append(
+            Project(
+                excel_row=int(row), project_id=pid, name=rec[PJ.project_name],
+                year=int(rec[PJ.year]), department=department,
+                implementing_unit=rec[PJ.implementing_unit] or department,
+                overview=rec[PJ.overview],
+                annual_goal=text_or_empty(rec[PJ.annual_goal]),
+                performance=text_or_empty(rec[PJ.performance]),
+                template=rec[PJ.template],
+                funding=tuple(funding.get(pid, ())),
+                principles=tuple(text for _, text in sorted(principles.get(pid, []))),
+                indicators=tuple(indicators.get(pid, ())),
+            )
+        )
+    return projects

@@ -1,0 +1,271 @@
+"""Cells to typed values: numbers as exact Decimals, text trimmed, and an indicator row's
+direction, target, unit and completion split out of what was typed (≥90%, 96.7%, 达成预期指标).
+
+Each parse either gives a value or says, in Chinese, why it cannot; the sentences become
+`Problem` records located at their sheet, row and column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import lru_cache
+from itertools import repeat
+from operator import is_not
+
+import pandas as pd
+
+from pipeline.contract.schemas import (
+    ACTUAL_GRADE,
+    ACTUAL_NUMBER,
+    ACTUAL_TEXT,
+    DIRECTION,
+    DIRECTIONS,
+    PARSED_INDICATOR_COLUMNS,
+    TARGET_NUMBER,
+    TARGET_TEXT,
+    UNIT,
+    IndicatorSheet,
+    columns_of,
+    sheet_name,
+)
+from pipeline.core.headers import folded
+from pipeline.core.profile import ScoringProfile
+from pipeline.errors import Problem, Severity
+from pipeline.xlsx.cells import plain_decimal
+from pipeline.xlsx.layout import RawSheet
+
+NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+NUMBER_RE = re.compile(rf"^{NUMBER}$")
+QUANTITY_RE = re.compile(rf"^(?P<direction>>=|<=|==|≥|≤|=|>|<)?(?P<number>{NUMBER})(?P<unit>[^\d].*)?$")
+DIRECTION_ALIASES = {">=": "≥", ">": "≥", "≥": "≥", "<=": "≤", "<": "≤", "≤": "≤", "=": "=", "==": "=", "定性": "定性"}
+UNIT_ALIASES = {"百分比": "%", "%": "%"}
+
+
+@lru_cache(maxsize=8192)
+def normalized_text(text: str) -> str:
+    """Text as compared for numbers and units (`headers.folded`), remembered: the same few
+    spellings come back on every row."""
+    return folded(text)
+
+
+def shown(value: object) -> str:
+    """A cell value as quoted back to the user."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
+    return str(value)
+
+
+def text_value(value: object) -> str | None:
+    """A text cell's value; numbers typed into text columns (项目编号 1001) become their digits."""
+    return None if value is None else shown(value).strip() or None
+
+
+def number_value(value: object) -> tuple[Decimal | None, str | None]:
+    """(number, None) for a numeric cell or unambiguous numeric text, else (None, why not)."""
+    if value is None or isinstance(value, Decimal):
+        return value, None
+    text = normalized_text(str(value))
+    if NUMBER_RE.match(text):
+        return Decimal(text.replace(",", "")), None
+    match = QUANTITY_RE.match(text)
+    if match and not match["direction"]:
+        return None, f"带有单位「{match['unit']}」，请只填数字，例如 {match['number']}（单位见列名）"
+    return None, "不是数字，请填写数字"
+
+
+def integer_value(value: object) -> tuple[int | None, str | None]:
+    """(integer, None) for a whole number, else (None, why not)."""
+    number, why = number_value(value)
+    if why or number is None:
+        return None, why
+    if number != number.to_integral_value():
+        return None, "应为整数"
+    return int(number), None
+
+
+PARSERS: dict[str, Callable[[object], tuple[object, str | None]]] = {
+    "text": lambda v: (text_value(v), None),
+    "number": number_value,
+    "integer": integer_value,
+    "cell": lambda v: (v, None),
+}
+
+
+def located(sheet: str, row: int | None, label: str, value: object, message: str,
+            severity: Severity = Severity.ERROR) -> Problem:
+    """A problem whose sentence starts with where it is: `资金 第5行「列」…`."""
+    where = f"{sheet} 第{row}行「{label}」" if row is not None else f"{sheet}「{label}」"
+    return Problem(sheet, row, label, shown(value), severity, f"{where}{message}")
+
+
+def typed_frame(raw: RawSheet, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, list[Problem], set[tuple[int, str]]]:
+    """The sheet with each column parsed per its kind, the parse problems, and their cells."""
+    problems: list[Problem] = []
+    bad_cells: set[tuple[int, str]] = set()
+    columns: dict[str, list[object]] = {}
+    rows = raw.frame.index.tolist()
+    for column, kind in kinds.items():
+        values = raw.frame[column].tolist()
+        if kind == "cell":
+            columns[column] = values
+            continue
+        if kind == "text":  # the common case: the reader already trimmed text and made "" None
+            columns[column] = [v if v is None or v.__class__ is str else text_value(v) for v in values]
+            continue
+        parse = PARSERS[kind]
+        parsed: list[object] = []
+        for row, value in zip(rows, values, strict=True):
+            if kind == "number" and (value is None or value.__class__ is Decimal):
+                parsed.append(value)
+                continue
+            result, why = parse(value)
+            if why:
+                problems.append(located(raw.name, int(row), raw.labels.get(column, column), value, why))
+                bad_cells.add((int(row), column))
+            parsed.append(result)
+        columns[column] = parsed
+    frame = pd.DataFrame(columns, index=raw.frame.index, dtype=object)
+    return frame, problems, bad_cells
+
+
+@lru_cache(maxsize=1024)
+def direction_of(text: str | None) -> str | None:
+    """The canonical direction (≥ ≤ = 定性) of a typed direction, or None if unknown."""
+    return None if text is None else DIRECTION_ALIASES.get(normalized_text(text))
+
+
+@lru_cache(maxsize=1024)
+def unit_of(text: str | None) -> str:
+    """A unit in canonical form (百分比 -> %), "" when absent."""
+    if not text:
+        return ""
+    unit = normalized_text(text)
+    return UNIT_ALIASES.get(unit, unit)
+
+
+IND = columns_of(IndicatorSheet)
+# The cells `indicator_cells` reads.
+INDICATOR_INPUTS = (IND.direction, IND.unit, IND.target, IND.actual, IND.numerator, IND.denominator,
+                    IND.self_score, IND.weight)
+FRACTION = frozenset((IND.numerator, IND.denominator))
+
+
+def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str, str],
+                    profile: ScoringProfile) -> tuple[dict[str, object], list[Problem]]:
+    """Direction, target, unit and completion of one indicator row, split out of its cells."""
+    sheet = sheet_name(IndicatorSheet)
+    problems: list[Problem] = []
+
+    def problem(column: str, value: object, message: str) -> None:
+        problems.append(located(sheet, row, labels.get(column, column), value, message))
+
+    typed_direction = record[IND.direction]
+    direction = None
+    if typed_direction is not None:
+        direction = direction_of(shown(typed_direction))
+        if direction is None:
+            problem(IND.direction, typed_direction, f"为 {shown(typed_direction)}，应为 " + "、".join(DIRECTIONS))
+    unit = unit_of(text_value(record[IND.unit]))
+
+    target = record[IND.target]
+    target_number: Decimal | None = None
+    target_text = shown(target)
+    if isinstance(target, Decimal):
+        target_number = target
+    elif target is not None:
+        match = QUANTITY_RE.match(normalized_text(target_text))
+        if match:
+            target_number = Decimal(match["number"].replace(",", ""))
+            cell_direction = DIRECTION_ALIASES.get(match["direction"] or "")
+            cell_unit = unit_of(match["unit"])
+            if cell_direction and direction and cell_direction != direction and typed_direction is not None:
+                problem(IND.target, target,
+                        f"为 {target_text}，方向「{cell_direction}」与「指标方向」列的「{direction}」不一致")
+            direction = direction or cell_direction
+            if cell_unit and unit and cell_unit != unit:
+                problem(IND.target, target,
+                        f"为 {target_text}，单位「{cell_unit}」与「计量单位」列的「{unit}」不一致")
+            unit = unit or cell_unit
+        elif direction in (None, "定性"):
+            direction = "定性"
+        else:
+            problem(IND.target, target, f"为 {target_text}，「{direction}」指标的年度指标值应为数字")
+    if target_number is not None and direction is None and not problems:
+        problem(IND.direction, typed_direction,
+                "不能为空：请填写 ≥、≤、= 或 定性，或在年度指标值中写明（例如 ≥90%）")
+
+    actual = record[IND.actual]
+    has_fraction = record[IND.numerator] is not None and record[IND.denominator] is not None
+    actual_number: Decimal | None = None
+    grade: str | None = None
+    if direction == "定性":
+        grade = profile.grade_of(normalized_text(shown(actual))) if actual is not None else None
+        if grade is None:
+            problem(IND.actual, actual,
+                    ("不能为空" if actual is None else f"为 {shown(actual)}") +
+                    "，定性指标的完成值应以“达成”“部分达成”或“未达成”开头")
+        else:
+            self_score, weight = record[IND.self_score], record[IND.weight]
+            if isinstance(self_score, Decimal) and isinstance(weight, Decimal) and weight > 0:
+                band = profile.qualitative_bands[grade]
+                if not band.contains(self_score / weight):
+                    upper = "≤" if band.high_inclusive else "<"
+                    problem(IND.self_score, self_score,
+                            f"为 {shown(self_score)}，完成情况为“{grade}”时应在分值的 "
+                            f"{band.low:.0%}–{band.high:.0%} 之间（{plain_decimal(weight * band.low)} ≤ 得分 "
+                            f"{upper} {plain_decimal(weight * band.high)}）")
+    elif direction is not None:
+        if isinstance(actual, Decimal):
+            actual_number = actual
+        elif actual is not None:
+            match = QUANTITY_RE.match(normalized_text(shown(actual)))
+            if match and not match["direction"]:
+                actual_number = Decimal(match["number"].replace(",", ""))
+                actual_unit = unit_of(match["unit"])
+                if actual_unit and unit and actual_unit != unit:
+                    problem(IND.actual, actual,
+                            f"为 {shown(actual)}，单位「{actual_unit}」与指标的单位「{unit}」不一致")
+                unit = unit or actual_unit
+            else:
+                problem(IND.actual, actual,
+                        f"为 {shown(actual)}，定量指标应填写完成的数值（例如 96.7% 或 50），不能只填文字")
+        elif not has_fraction:
+            problem(IND.actual, actual, "不能为空：请填写完成的数值，或填写「分子」和「分母」")
+    parsed = {DIRECTION: direction, TARGET_NUMBER: target_number, TARGET_TEXT: target_text,
+              UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual)}
+    return parsed, problems
+
+
+def indicator_frame(frame: pd.DataFrame, labels: Mapping[str, str],
+                    profile: ScoringProfile) -> tuple[pd.DataFrame, list[Problem]]:
+    """The indicator table with its cells split into direction, numbers, unit and grade."""
+    parsed_rows: list[dict[str, object]] = []
+    problems: list[Problem] = []
+    # indicator_cells is pure: rows with the same cells (≥95% / 98.2 / % …) parse alike, and in
+    # a province's workbook most rows repeat another's. Rows with problems are not remembered,
+    # since their messages name the row.
+    memo: dict[tuple[object, ...], dict[str, object]] = {}
+    columns = [frame[name].tolist() for name in INDICATOR_INPUTS]
+    # Of 分子 and 分母 only their presence matters here. The other cells are keyed by identity:
+    # the reader shares one object per distinct cell value, and identity never confuses
+    # Decimal("1.00") with Decimal("1"), which are equal but not shown alike.
+    key_columns = [list(map(is_not, cells, repeat(None))) if name in FRACTION else list(map(id, cells))
+                   for name, cells in zip(INDICATOR_INPUTS, columns, strict=True)]
+    for row, key, values in zip(frame.index.tolist(), zip(*key_columns, strict=True), zip(*columns, strict=True),
+                                strict=True):
+        parsed = memo.get(key)
+        if parsed is None:
+            record = dict(zip(INDICATOR_INPUTS, values, strict=True))
+            parsed, found = indicator_cells(int(row), record, labels, profile)
+            if found:
+                problems.extend(found)
+            else:
+                memo[key] = parsed
+        parsed_rows.append(parsed)
+    extra = pd.DataFrame(parsed_rows, index=frame.index, dtype=object,
+                         columns=list(PARSED_INDICATOR_COLUMNS))
+    return frame.join(extra), problems
