@@ -65,12 +65,12 @@ def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported 
     """Tell the user, in Chinese, what one workbook's run produced; return its exit code."""
     name = summary.workbook.name
     if summary.status == Status.SUCCESS:
-        print(f"✔ {name}：{summary.projects} 个项目，生成 {summary.reports} 份报告，{summary.warnings} 条警告")
+        print(f"✔ {name}：{summary.counts.projects} 个项目，生成 {summary.counts.reports} 份报告，{summary.counts.warnings} 条警告")
         print(f"  报告文件夹：{summary.output_dir / 'reports'}")
         print(f"  汇总表：{summary.output_dir / '汇总表.xlsx'}")
         for zip_path in sorted(summary.output_dir.glob("*.zip")):
             print(f"  打包下载：{zip_path}")
-        if summary.warnings:
+        if summary.counts.warnings:
             print(f"  警告清单：{summary.output_dir / '校验报告.xlsx'}（请核对，报告已按计算值生成）")
         return EXIT_OK
     if summary.output_dir is None:
@@ -79,7 +79,7 @@ def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported 
     if summary.message:
         print(f"✘ {name}：{summary.message}", file=sys.stderr)
         return EXIT_REFUSED
-    print(f"✘ {name}：发现 {summary.errors} 个错误、{summary.warnings} 条警告，未生成报告。", file=sys.stderr)
+    print(f"✘ {name}：发现 {summary.counts.errors} 个错误、{summary.counts.warnings} 条警告，未生成报告。", file=sys.stderr)
     errors = [p for p in summary.problems if p.severity is Severity.ERROR]
     for problem in errors[:SHOWN_PROBLEMS]:
         print(f"  - {problem.message}", file=sys.stderr)
@@ -154,7 +154,7 @@ def command_check_template(args: argparse.Namespace) -> int:
 
 def write_timings(path: Path, summary) -> None:  # noqa: ANN001 - steps.RunSummary
     """Append one workbook's stage timings as a JSON line (used by the benchmark)."""
-    record = {"workbook": summary.workbook.name, "projects": summary.projects, **summary.timings}
+    record = {"workbook": summary.workbook.name, "projects": summary.counts.projects, **summary.timings}
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 

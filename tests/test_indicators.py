@@ -174,3 +174,11 @@ def test_money_in_text_drops_trailing_zeros() -> None:
     assert money_text(D("5.00")) == "5"
     assert money_text(D("2.970")) == "2.97"
     assert money_text(D("85.62")) == "85.62"
+
+
+def test_the_settings_holding_a_profile_stay_hashable_and_compare_by_value() -> None:
+    from pipeline.config import Settings
+
+    assert hash(Settings()) == hash(Settings()) and Settings() == Settings(profile=DEFAULT_PROFILE)
+    other = ScoringProfile(qualitative_bands={"达成": DEFAULT_PROFILE.qualitative_bands["达成"]})
+    assert Settings(profile=other) != Settings()

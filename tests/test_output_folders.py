@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import Status
+from pipeline.errors import Counts, Status
 from pipeline.serve import hotfolder, runs
 from pipeline.serve.watcher import run_in_child_process, watch_folder
 from pipeline.write.folders import ARCHIVE_DIR, name_refusal, output_folder_refusal
@@ -192,7 +192,7 @@ def test_a_folder_of_another_workbook_beside_it_is_refused(tmp_path: Path) -> No
     (inbox / "a.xlsx").write_bytes(b"x")
     folder = workbook_output_dir(output, inbox / "a.xlsx")
     folder.mkdir(parents=True)
-    write_manifest(folder / MANIFEST_NAME, inbox / "A.xlsx", "0" * 64, folder, {}, "success")
+    write_manifest(folder / MANIFEST_NAME, inbox / "A.xlsx", "0" * 64, folder, Counts(), Status.SUCCESS)
 
     reason = output_folder_refusal(output, inbox / "a.xlsx")
 

@@ -44,6 +44,6 @@ def test_a_dask_cluster_gives_the_same_outputs_as_the_default_run(workbook_facto
                                                   dask_address=cluster.scheduler_address))
         prefixes = dict(cluster.scheduler.task_prefixes)
     print("dask task prefixes:", prefixes)
-    assert summary.status == "success" and summary.reports == 2
+    assert summary.status == "success" and summary.counts.reports == 2
     assert any("render" in name for name in prefixes), prefixes
     assert tree_bytes(tmp_path / "dask") == tree_bytes(tmp_path / "local")

@@ -313,7 +313,7 @@ def test_the_flow_on_a_broken_workbook_writes_only_the_problem_report(
     summary = report_workbook(path, Settings(output_dir=out))
 
     assert summary.status == "invalid"
-    assert summary.errors >= 2
+    assert summary.counts.errors >= 2
     assert not list(out.rglob("*.docx"))
     [report] = list(out.rglob("校验报告.xlsx"))
     workbook = openpyxl.load_workbook(report, read_only=True)

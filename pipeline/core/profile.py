@@ -37,7 +37,10 @@ class ScoringProfile:
     indicator_weight_total: Decimal = Decimal(90)
     at_most_rule: AtMostRule = AtMostRule.RATIO
     # Order matters: "部分达成" and "未达成" must be tried before "达成" would match their tail.
+    # Left out of the hash (a dict has none) so that a profile, and the Settings holding it, can
+    # still be a key; equality still compares it.
     qualitative_bands: dict[str, QualitativeBand] = field(
+        hash=False,
         default_factory=lambda: {
             "部分达成": QualitativeBand(Decimal("0.6"), Decimal("0.8"), Decimal("0.7")),
             "未达成": QualitativeBand(Decimal(0), Decimal("0.6"), Decimal("0.3")),

@@ -70,7 +70,7 @@ def publish_artifact(summary: RunSummary) -> None:
     create_table_artifact(
         key=SUMMARY_KEY,
         table=[{k: str(v) for k, v in row.items()} for row in summary.summary_rows],
-        description=(f"{summary.workbook.name}: {summary.reports} 份报告，{summary.warnings} 条警告"
+        description=(f"{summary.workbook.name}: {summary.counts.reports} 份报告，{summary.counts.warnings} 条警告"
                      f"（表中列出前 {len(summary.summary_rows)} 个项目，完整见 汇总表.xlsx）"),
     )
 

@@ -33,6 +33,7 @@ from pipeline.docx.fastrender import CompiledTemplate
 from pipeline.docx.render import template_bytes, template_error_message
 from pipeline.docx.templatecheck import template_check
 from pipeline.errors import (
+    Counts,
     Problem,
     Severity,
     Status,
@@ -116,10 +117,7 @@ class RunSummary:
     workbook: Path
     status: str
     output_dir: Path | None
-    projects: int = 0
-    reports: int = 0
-    errors: int = 0
-    warnings: int = 0
+    counts: Counts = Counts()
     problems: tuple[Problem, ...] = ()  # the first SHOWN_PROBLEMS; 校验报告.xlsx has them all
     message: str = ""
     summary_rows: tuple[dict[str, object], ...] = field(default=())  # the first SHOWN_ROWS
@@ -392,12 +390,11 @@ def finish_failed(checked: CheckedWorkbook, settings: Settings, message: str = "
         if checked.problems:
             write_problems(staging / PROBLEMS_NAME, checked.problems)
         errors = sum(p.severity is Severity.ERROR for p in checked.problems)
-        counts = {"projects": 0, "reports": 0, "errors": errors, "warnings": len(checked.problems) - errors}
+        counts = Counts(errors=errors, warnings=len(checked.problems) - errors)
         write_manifest(staging / MANIFEST_NAME, checked.path, checked.sha256, staging, counts, status)
     # Errors first, so the CLI shows what blocks the reports.
     shown = sorted(checked.problems, key=lambda p: p.severity is not Severity.ERROR)[:SHOWN_PROBLEMS]
-    return RunSummary(checked.path, status, final, errors=counts["errors"], warnings=counts["warnings"],
-                      problems=tuple(shown), message=message)
+    return RunSummary(checked.path, status, final, counts, problems=tuple(shown), message=message)
 
 
 def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk], settings: Settings) -> RunSummary:
@@ -413,13 +410,12 @@ def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk],
         if warnings:
             write_problems(staging / PROBLEMS_NAME, warnings)
         write_zip(staging / f"{final.name}_报告.zip", [staging / f.path for f in reports], staging)
-        counts = {"projects": prepared.total, "reports": len(reports), "errors": 0, "warnings": len(warnings)}
+        counts = Counts(projects=prepared.total, reports=len(reports), warnings=len(warnings))
         write_manifest(staging / MANIFEST_NAME, prepared.workbook, prepared.sha256, staging,
                        counts, Status.SUCCESS, known=reports)
     timings = {**prepared.timings, "渲染": started - prepared.finished_at,
                "渲染(各任务合计)": sum(c.seconds for c in rendered), "写出": time.perf_counter() - started}
-    return RunSummary(prepared.workbook, Status.SUCCESS, final, projects=prepared.total, reports=len(reports),
-                      warnings=len(warnings), problems=tuple(warnings[:SHOWN_PROBLEMS]),
+    return RunSummary(prepared.workbook, Status.SUCCESS, final, counts, problems=tuple(warnings[:SHOWN_PROBLEMS]),
                       summary_rows=tuple(rows[:SHOWN_ROWS]), timings=timings)
 
 
@@ -431,9 +427,9 @@ def outputs_markdown(summary: RunSummary, web_url: str | None = None) -> str:
         return f"**{summary.workbook.name}**：{summary.message or '文件无法读取'}，未生成任何输出。"
     folder = summary.output_dir.resolve()
     if summary.status == Status.SUCCESS:
-        head = f"**{summary.workbook.name}**：{summary.reports} 份报告，{summary.warnings} 条警告"
+        head = f"**{summary.workbook.name}**：{summary.counts.reports} 份报告，{summary.counts.warnings} 条警告"
     else:
-        head = f"**{summary.workbook.name}**：{summary.errors} 个错误，未生成报告"
+        head = f"**{summary.workbook.name}**：{summary.counts.errors} 个错误，未生成报告"
     lines = [head, "", f"- 输出文件夹：`{folder}`"]
     names = [p.name for p in sorted(folder.glob("*.zip"))] + [
         name for name in (SUMMARY_NAME, PROBLEMS_NAME) if (folder / name).is_file()]

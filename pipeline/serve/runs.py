@@ -21,7 +21,7 @@ from pathlib import Path
 from python_calamine import CalamineError, CalamineWorkbook
 
 from pipeline import inputs
-from pipeline.errors import Status
+from pipeline.errors import Counts, Status
 from pipeline.serve import hotfolder
 from pipeline.write import folders
 from pipeline.write.files import sha256_of
@@ -61,10 +61,7 @@ class RunView:
     status: str  # RUNNING, SUCCEEDED or FAILED
     detail: str  # e.g. 等待开始, or why a file was refused
     time: datetime | None
-    projects: int = 0
-    reports: int = 0
-    errors: int = 0
-    warnings: int = 0
+    counts: Counts = Counts()
     files: frozenset[str] = frozenset()  # the outputs the manifest lists, relative to the folder
     downloads: tuple[str, ...] = ()  # those at the top of the folder: the zip, 汇总表, 校验报告
     input_sha256: str = ""  # the content the run read
@@ -170,7 +167,6 @@ def modified_at(path: Path) -> datetime | None:
 
 def finished_view(folder: Path, manifest: Mapping[str, object]) -> RunView:
     """The view of a run that published its folder."""
-    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
     source = manifest.get("input") if isinstance(manifest.get("input"), dict) else {}
     listed = manifest.get("outputs") if isinstance(manifest.get("outputs"), list) else []
     files = frozenset(str(entry["path"]) for entry in listed if isinstance(entry, dict) and "path" in entry)
@@ -180,8 +176,7 @@ def finished_view(folder: Path, manifest: Mapping[str, object]) -> RunView:
         name=folder.name, workbook=str(source.get("file", folder.name + ".xlsx")),
         status=SUCCEEDED if succeeded else FAILED, detail=detail,
         time=modified_at(folder / MANIFEST_NAME),
-        projects=int(counts.get("projects", 0)), reports=int(counts.get("reports", 0)),
-        errors=int(counts.get("errors", 0)), warnings=int(counts.get("warnings", 0)), files=files,
+        counts=Counts.from_manifest(manifest.get("counts")), files=files,
         downloads=tuple(sorted(name for name in files if "/" not in name)),
         input_sha256=str(source.get("sha256", "")),
     )

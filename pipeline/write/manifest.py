@@ -7,10 +7,11 @@ folder says which workbook it belongs to (`folder_owner`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from pipeline.errors import Counts
 from pipeline.write.files import WrittenFile, atomic_write, sha256_of
 from pipeline.write.names import MANIFEST_NAME
 
@@ -29,7 +30,7 @@ def package_versions() -> dict[str, str]:
 
 
 def write_manifest(path: Path, workbook: Path, workbook_sha256: str, root: Path,
-                   counts: Mapping[str, int], status: str, known: Sequence[WrittenFile] = ()) -> Path:
+                   counts: Counts, status: str, known: Sequence[WrittenFile] = ()) -> Path:
     """manifest.json: the input and its hash, every output with its hash, counts and versions.
 
     `known` files were hashed when written (the reports), so they are not read again.
@@ -44,7 +45,7 @@ def write_manifest(path: Path, workbook: Path, workbook_sha256: str, root: Path,
     manifest = {
         "status": status,
         "input": {"file": workbook.name, "sha256": workbook_sha256},
-        "counts": dict(counts),
+        "counts": counts.as_dict(),
         "outputs": outputs,
         "versions": package_versions(),
     }

@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 from pipeline.core.columns import column_name
 from pipeline.errors import PROBLEM_COLUMNS, Problem, Severity
 from pipeline.write.files import atomic_write
-from pipeline.write.zipfiles import DateTime, ZipMember, zip_bytes
+from pipeline.write.zipfiles import ZipMember, zip_bytes
 
 # Control characters are not allowed in XML 1.0 (a workbook's text can hold them: calamine
 # decodes Excel's _x0001_ escapes).
@@ -32,10 +32,9 @@ XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_CELL_TEXT = 32_767  # Excel's limit per cell
 WRAP_FROM = 31  # text longer than this wraps, top-aligned, instead of running across columns
 DEFAULT_WIDTH = 14
-# The tables' creation time (docProps/core.xml) and their zip members' date. It predates the one
-# zip EPOCH of `pipeline.write.zipfiles` and stays, so the tables keep the bytes they always had.
+# The tables' creation time (docProps/core.xml): fixed, so equal tables give equal bytes. Their zip
+# members are dated the one zip EPOCH of `pipeline.write.zipfiles`, as every zip we write.
 TABLE_TIME = datetime(2020, 1, 1)
-TABLE_ZIP_TIME: DateTime = (2020, 1, 1, 0, 0, 0)
 
 # Cell styles (indexes into cellXfs below).
 PLAIN, HEADER, TWO_DECIMALS, WRAPPED = 0, 1, 2, 3
@@ -168,7 +167,7 @@ def table_xlsx(sheet_title: str, columns: Sequence[str], rows: Iterable[Mapping[
         ("xl/worksheets/sheet1.xml", sheet_xml(columns, rows, widths or {})),
     ]
     members = (ZipMember.deflated(name, (piece.encode("utf-8") for piece in pieces)) for name, pieces in parts)
-    return zip_bytes(members, date_time=TABLE_ZIP_TIME)
+    return zip_bytes(members)
 
 
 def write_problems(path: Path, problems: Sequence[Problem]) -> Path:

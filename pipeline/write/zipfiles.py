@@ -2,8 +2,8 @@
 
 Every zip perfreport writes is written here: each report (.docx, `pipeline.docx.fastrender`),
 汇总表 and 校验报告 (.xlsx, `pipeline.write.tables`), the zip of every report (`write_zip`) and,
-in the scripts, the example workbook and the template. Members keep the order given, are dated
-`EPOCH` (two older zips keep their own date, see `zip_pieces`) and carry their CRC and sizes in
+in the scripts, the example workbook and the template. Members keep the order given, are all
+dated `EPOCH` and carry their CRC and sizes in
 the local header (no data descriptors). The header fields are those CPython's zipfile writes to
 a seekable file, ZIP64 records included exactly where zipfile adds them (more than 65,535
 members, offsets past 2 GiB: a province's zip of 100,000 reports), so archive tools see
@@ -115,14 +115,12 @@ def end_records(count: int, central_size: int, central_offset: int) -> bytes:
     return records + END_RECORD.pack(END_SIGNATURE, 0, 0, count, count, central_size, central_offset, 0)
 
 
-def zip_pieces(members: Iterable[ZipMember], *, mode: int = 0o644, date_time: DateTime = EPOCH) -> Iterator[bytes]:
+def zip_pieces(members: Iterable[ZipMember], *, mode: int = 0o644) -> Iterator[bytes]:
     """A zip of `members`, in order, as consecutive pieces of bytes, one member at a time.
 
-    `mode` is the Unix file mode every member is extracted with. `date_time` is EPOCH for every
-    zip but two whose bytes were fixed before the epoch was: the tables (see
-    `pipeline.write.tables.TABLE_ZIP_TIME`) and the example workbook of scripts/make_example.py.
+    `mode` is the Unix file mode every member is extracted with; every member is dated EPOCH.
     """
-    stamp = dos_time_and_date(date_time)
+    stamp = dos_time_and_date(EPOCH)
     offset = count = 0
     central = bytearray()
     for member in members:
@@ -140,16 +138,15 @@ def zip_pieces(members: Iterable[ZipMember], *, mode: int = 0o644, date_time: Da
     yield end_records(count, len(central), offset)
 
 
-def write_members(handle: BinaryIO, members: Iterable[ZipMember], *, mode: int = 0o644,
-                  date_time: DateTime = EPOCH) -> None:
+def write_members(handle: BinaryIO, members: Iterable[ZipMember], *, mode: int = 0o644) -> None:
     """Write a zip of `members` to `handle` (see `zip_pieces`), holding one member at a time."""
-    for piece in zip_pieces(members, mode=mode, date_time=date_time):
+    for piece in zip_pieces(members, mode=mode):
         handle.write(piece)
 
 
-def zip_bytes(members: Iterable[ZipMember], *, mode: int = 0o644, date_time: DateTime = EPOCH) -> bytes:
+def zip_bytes(members: Iterable[ZipMember], *, mode: int = 0o644) -> bytes:
     """The bytes of a zip of `members` (see `zip_pieces`)."""
-    return b"".join(zip_pieces(members, mode=mode, date_time=date_time))
+    return b"".join(zip_pieces(members, mode=mode))
 
 
 def write_zip(path: Path, files: Sequence[Path], root: Path) -> Path:
