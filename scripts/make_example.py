@@ -18,10 +18,10 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
+from pipeline.core.columns import column_name
 from pipeline.write.files import atomic_write
 from pipeline.write.zipfiles import ZipMember, zip_bytes
 
@@ -466,7 +466,7 @@ def style_header(ws: Worksheet, row: int, widths: list[float]) -> None:
         cell.font = HEADER_FONT
         cell.fill = HEADER_FILL
         cell.alignment = CENTER
-        ws.column_dimensions[get_column_letter(col)].width = width
+        ws.column_dimensions[column_name(col - 1)].width = width
     ws.freeze_panes = ws.cell(row=row + 1, column=1)
 
 

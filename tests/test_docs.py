@@ -124,3 +124,28 @@ def test_readme_example_of_a_changed_workbook_name_is_the_real_folder() -> None:
     folder = output_folder_name("a:b")
     assert f"`a:b.xlsx` 的输出在 `output/{folder}/`" in README and f"`a:b.xlsx` → `output/{folder}/`" in README
     assert f"`{ARCHIVE_DIR}.xlsx`" in README and name_refusal(f"{ARCHIVE_DIR}.xlsx")
+
+
+PACKAGE = ROOT / "pipeline"
+
+
+@pytest.mark.parametrize("module", sorted(
+    p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py")
+    if not (p.name == "__init__.py" and p.parent != PACKAGE)))
+def test_every_module_is_in_the_readme_module_table(module: str) -> None:
+    # A row names a module by its path, or by its file name in a row of one package's parts.
+    rows = [line for line in README.splitlines() if line.startswith("| `pipeline/")]
+    assert any(f"`{module}`" in row or f"`{Path(module).name}`" in row for row in rows), module
+
+
+def test_the_readme_floor_diagram_is_the_one_the_imports_give() -> None:
+    from tests.test_architecture import floors, layer_imports
+
+    drawn = {}
+    for line in README.splitlines():
+        # "floor N   <layers, in the first 40 columns>   <what they hold>"
+        if match := re.match(r"floor (\d+) (.{29})", line):
+            for name in match.group(2).split():
+                drawn[name.removesuffix("/").removesuffix(".py")] = int(match.group(1))
+    computed = {layer: floor for layer, floor in floors(layer_imports()).items() if layer != "pipeline"}
+    assert drawn == computed

@@ -35,6 +35,26 @@ def text_or_empty(value: object) -> str:
     return "" if value is None else str(value)
 
 
+# The cells of a valid table have the types validation gave them; pandas hands them on as plain
+# objects, so each is narrowed here, where the records take them over.
+def required_text(value: object) -> str:
+    """A cell of a required text column (项目编号, 项目名称, …): validation made it a non-empty str."""
+    assert isinstance(value, str), "validation guarantees text in a required text column"
+    return value
+
+
+def optional_text(value: object) -> str | None:
+    """A cell of an optional text column (实施单位, 模板): a str, or None when left empty."""
+    assert value is None or isinstance(value, str), "validation guarantees text or nothing"
+    return value
+
+
+def whole_number(value: object) -> int:
+    """A cell of a required integer column (年度): validation made it an int."""
+    assert isinstance(value, int), "validation guarantees an integer"
+    return value
+
+
 def frame_records(frame: pd.DataFrame) -> list[dict[str, object]]:
     """`frame.to_dict("records")` for object columns, without boxing each value through pandas."""
     names = list(frame.columns)
@@ -65,17 +85,17 @@ def projects_from(valid: ValidWorkbook) -> list[Project]:
         indicators.setdefault(pid, []).append(Indicator(int(row), *cells))
     projects: list[Project] = []
     for row, rec in zip(valid.projects.index, frame_records(valid.projects), strict=True):
-        pid = rec[PJ.project_id]
-        department = rec[PJ.department]
+        pid = required_text(rec[PJ.project_id])
+        department = required_text(rec[PJ.department])
         projects.append(
             Project(
-                excel_row=int(row), project_id=pid, name=rec[PJ.project_name],
-                year=int(rec[PJ.year]), department=department,
-                implementing_unit=rec[PJ.implementing_unit] or department,
-                overview=rec[PJ.overview],
+                excel_row=int(row), project_id=pid, name=required_text(rec[PJ.project_name]),
+                year=whole_number(rec[PJ.year]), department=department,
+                implementing_unit=optional_text(rec[PJ.implementing_unit]) or department,
+                overview=required_text(rec[PJ.overview]),
                 annual_goal=text_or_empty(rec[PJ.annual_goal]),
                 performance=text_or_empty(rec[PJ.performance]),
-                template=rec[PJ.template],
+                template=optional_text(rec[PJ.template]),
                 funding=tuple(funding.get(pid, ())),
                 principles=tuple(text for _, text in sorted(principles.get(pid, []))),
                 indicators=tuple(indicators.get(pid, ())),

@@ -235,8 +235,9 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
                         f"为 {shown(actual)}，定量指标应填写完成的数值（例如 96.7% 或 50），不能只填文字")
         elif not has_fraction:
             problem(IND.actual, actual, "不能为空：请填写完成的数值，或填写「分子」和「分母」")
-    parsed = {DIRECTION: direction, TARGET_NUMBER: target_number, TARGET_TEXT: target_text,
-              UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual)}
+    parsed: dict[str, object] = {
+        DIRECTION: direction, TARGET_NUMBER: target_number, TARGET_TEXT: target_text,
+        UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual)}
     return parsed, problems
 
 

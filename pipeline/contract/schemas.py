@@ -91,6 +91,15 @@ class PrincipleSheet(pa.DataFrameModel):
         unique = ["项目编号", "序号"]
 
 
+def at_most_two_decimals(number: Decimal) -> bool:
+    """Whether a number has at most two significant decimals (30.50 has one, 30.005 three).
+
+    NaN and Infinity have a letter for exponent ('n', 'N', 'F') and no decimals: they pass here.
+    """
+    exponent = number.normalize().as_tuple().exponent
+    return not isinstance(exponent, int) or exponent >= -2
+
+
 class IndicatorSheet(pa.DataFrameModel):
     """Sheet 绩效指标: one row per performance indicator."""
 
@@ -113,7 +122,7 @@ class IndicatorSheet(pa.DataFrameModel):
     def weight_has_at_most_two_decimals(cls, weight: Series[object]) -> Series[bool]:
         """Scores are rounded to 2 decimals: a 分值 of 30.005 could then be exceeded by its own score."""
         # Judged once per distinct value: a workbook's weights repeat on most of its rows.
-        verdicts = {w: not isinstance(w, Decimal) or w.normalize().as_tuple().exponent >= -2 for w in set(weight)}
+        verdicts = {w: not isinstance(w, Decimal) or at_most_two_decimals(w) for w in set(weight)}
         return weight.map(verdicts.__getitem__)
 
     @pa.dataframe_check(name="level2_matches_level1")
@@ -151,7 +160,9 @@ SHEET_MODELS: tuple[type[pa.DataFrameModel], ...] = (ProjectSheet, FundingSheet,
 
 def sheet_name(model: type[pa.DataFrameModel]) -> str:
     """The Excel sheet name a model describes."""
-    return model.Config.name
+    name = model.Config.name  # pandera's default is None; every model here sets its sheet's name
+    assert name is not None, f"{model.__name__} names no sheet"
+    return name
 
 
 def columns_of(model: type[pa.DataFrameModel]) -> SimpleNamespace:

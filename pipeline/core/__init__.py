@@ -1,6 +1,8 @@
-"""Pure arithmetic and text: records, scoring profile, indicators, formatting and the template context.
+"""Pure arithmetic and text: records, scoring profile, indicators, formatting, the template context
+(with its field table), header folding and Excel column letters.
 
-Imports only the standard library, `pipeline.errors` and `pipeline.core` (`pipeline.config` stands on
-core: `Settings` holds the scoring profile):
-no pandas, pandera, prefect, openpyxl, docxtpl or numpy (tests/test_architecture.py checks it).
+Imports only the standard library, `pipeline.errors` and `pipeline.core` (`pipeline.config` stands
+on core, since `Settings` holds the scoring profile): no pandas, pandera, prefect, openpyxl, docxtpl
+or numpy, so the arithmetic can be imported, tested and reused alone (tests/test_architecture.py
+checks it in a fresh interpreter).
 """

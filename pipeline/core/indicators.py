@@ -122,7 +122,11 @@ def fully_met(result: IndicatorResult, profile: ScoringProfile) -> bool:
 
 def shown_precision(unit: str, typed: Decimal) -> int:
     """Decimals at which a typed rate and a computed one must agree: one for %, else as typed."""
-    return 1 if unit == "%" else max(0, -typed.as_tuple().exponent)
+    if unit == "%":
+        return 1
+    exponent = typed.as_tuple().exponent
+    # NaN and Infinity have a letter for exponent ('n', 'N', 'F') and no decimals to match.
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def warning(indicator: Indicator, column: str, value: str, message: str) -> Problem:
@@ -130,6 +134,21 @@ def warning(indicator: Indicator, column: str, value: str, message: str) -> Prob
     where = f"{headers.INDICATOR_SHEET} 第{indicator.excel_row}行「{column}」"
     return Problem(headers.INDICATOR_SHEET, indicator.excel_row, column, value, Severity.WARNING,
                    f"{where}{message}")
+
+
+def typed_actual_warnings(indicator: Indicator, numerator: Decimal, denominator: Decimal,
+                          computed: Decimal) -> list[Problem]:
+    """The 警告 when a typed 实际完成值 disagrees, at its shown precision, with 分子/分母's `computed`."""
+    if indicator.actual is None:
+        return []
+    places = shown_precision(indicator.unit, indicator.actual)
+    if round_half_up(computed, places) == round_half_up(indicator.actual, places):
+        return []
+    return [warning(
+        indicator, headers.ACTUAL, indicator.actual_text,
+        f"填写为 {indicator.actual_text}，但按分子/分母 {plain_number(numerator)}/"
+        f"{plain_number(denominator)} 计算为 {fixed(computed, places)}{indicator.unit}，"
+        "已采用计算值")]
 
 
 def evaluate_indicator(indicator: Indicator, profile: ScoringProfile) -> tuple[IndicatorResult, list[Problem]]:
@@ -141,18 +160,13 @@ def evaluate_indicator(indicator: Indicator, profile: ScoringProfile) -> tuple[I
         result = IndicatorResult(indicator, None, False, done, indicator_score(indicator.weight, done))
     else:
         assert indicator.target is not None, "validation guarantees a number for ≥ ≤ ="
-        from_fraction = indicator.numerator is not None and indicator.denominator is not None
-        actual = (fraction_actual(indicator.numerator, indicator.denominator, indicator.unit)
-                  if from_fraction else indicator.actual)
+        numerator, denominator = indicator.numerator, indicator.denominator
+        from_fraction = numerator is not None and denominator is not None
+        actual: Decimal | None = indicator.actual
+        if numerator is not None and denominator is not None:  # not `from_fraction`: mypy narrows only this
+            actual = fraction_actual(numerator, denominator, indicator.unit)
+            found.extend(typed_actual_warnings(indicator, numerator, denominator, actual))
         assert actual is not None, "validation guarantees 实际完成值 or 分子/分母"
-        if from_fraction and indicator.actual is not None:
-            places = shown_precision(indicator.unit, indicator.actual)
-            if round_half_up(actual, places) != round_half_up(indicator.actual, places):
-                found.append(warning(
-                    indicator, headers.ACTUAL, indicator.actual_text,
-                    f"填写为 {indicator.actual_text}，但按分子/分母 {plain_number(indicator.numerator)}/"
-                    f"{plain_number(indicator.denominator)} 计算为 {fixed(actual, places)}{indicator.unit}，"
-                    "已采用计算值"))
         done = completion(indicator.direction, indicator.target, actual, profile)
         result = IndicatorResult(indicator, actual, from_fraction, done, indicator_score(indicator.weight, done))
         if indicator.self_score is not None and abs(indicator.self_score - result.score) > SCORE_TOLERANCE:

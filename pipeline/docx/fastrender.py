@@ -116,8 +116,9 @@ def _well_formed(xml: bytes) -> bool:
     return True
 
 
-def _around_body(root: etree._Element, body_index: int) -> tuple[bytes, bytes]:
-    """The document serialized as python-docx saves it, cut where its body goes."""
+def _around_body(root: etree._Element, body_index: int) -> tuple[bytes, bytes] | tuple[()]:
+    """The document serialized as python-docx saves it, cut where its body goes; () when it cannot
+    be cut there unambiguously (then each report's body is parsed and serialized with the document)."""
     document = copy.deepcopy(root)
     document.insert(body_index, etree.Element(f"{{{DOCX_NSMAP['w']}}}body"))
     before, body, after = serialize_part_xml(document).partition(b"<w:body/>")

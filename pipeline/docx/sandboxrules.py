@@ -86,8 +86,11 @@ def attribute_arguments(node: nodes.Filter | nodes.Test) -> list[nodes.Expr]:
     return positional + named
 
 
-def unsafe_issues(tree: nodes.Template) -> list[Issue]:
-    """Every access in the tree the sandbox would refuse, and every reference to another template."""
+def unsafe_issues(tree: nodes.Node) -> list[Issue]:
+    """Every access in the tree the sandbox would refuse, and every reference to another template.
+
+    `tree` is a parsed template, or one after Jinja's constant folding (which returns a plain Node).
+    """
     issues: list[Issue] = []
 
     def add(name: str, message: str, node: nodes.Node) -> None:

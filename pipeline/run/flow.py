@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import (
@@ -11,7 +13,7 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import NO_CACHE, CachePolicy
 from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 
@@ -23,10 +25,18 @@ from pipeline.run.steps import PreparedReports, RenderedChunk, RunSummary
 from pipeline.write import folders
 from pipeline.write.locks import output_lock
 from pipeline.write.names import REPORTS_DIR, workbook_output_dir
-from pipeline.write.staging import discard
+from pipeline.write.staging import discarded_on_failure
+
+
+class TaskOptions(TypedDict):
+    """The options every task shares, typed so that `@task(**TASK_OPTIONS)` is checked keyword by keyword."""
+
+    cache_policy: CachePolicy
+    persist_result: bool
+
 
 # Inputs are large and never reused across runs: hashing them for a cache key would be waste.
-TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}
+TASK_OPTIONS: TaskOptions = {"cache_policy": NO_CACHE, "persist_result": False}
 SUMMARY_KEY, PROGRESS_KEY, OUTPUTS_KEY = "perfreport-summary", "perfreport-progress", "perfreport-outputs"
 
 
@@ -53,7 +63,8 @@ def finish_success(prepared: PreparedReports, rendered: list[RenderedChunk], set
 def render_all(prepared: PreparedReports, settings: Settings) -> list[RenderedChunk]:
     """Map the render task over the chunk files, reporting progress as chunks finish."""
     logger = get_run_logger()
-    progress = create_progress_artifact(progress=0.0, key=PROGRESS_KEY, description="已生成报告的比例")
+    # A sync context: prefect's dual sync/async function returns the artifact's id, not a coroutine.
+    progress = cast(UUID, create_progress_artifact(progress=0.0, key=PROGRESS_KEY, description="已生成报告的比例"))
     with runtime.api_shared_with_workers():
         futures = render_chunk.map(list(prepared.chunk_files), unmapped(prepared.staging / REPORTS_DIR),
                                    unmapped(settings.templates_dir))
@@ -82,20 +93,17 @@ def publish_links(summary: RunSummary) -> None:
 
 
 # Default: one render process per core; run_workbook() swaps in what the settings ask for.
-@flow(name="perfreport", log_prints=False, task_runner=ProcessPoolTaskRunner())
+# The ignore: prefect's TaskRunner is invariant in its future type, so its own process-pool runner does
+# not match the decorator's TaskRunner[PrefectFuture] (prefect casts its default runner alike).
+@flow(name="perfreport", log_prints=False, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
 def report_workbook(workbook: Path, settings: Settings) -> RunSummary:
     """One workbook in, its reports, summary, 校验报告, manifest and zip out."""
     prepared = prepare_run(workbook, settings)
     if isinstance(prepared, RunSummary):  # the workbook or a template was refused
         publish_links(prepared)
         return prepared
-    # Not `staged`: on success the staging folder goes on to `finish_success`, a task of its own
-    # that publishes it; here it is only discarded when rendering fails.
-    try:
+    with discarded_on_failure(prepared.staging):  # published by finish_success
         rendered = render_all(prepared, settings)
-    except BaseException:
-        discard(prepared.staging)
-        raise
     summary = finish_success(prepared, rendered, settings)
     publish_artifact(summary)
     publish_links(summary)

@@ -51,7 +51,7 @@ from pipeline.write.names import (
     report_filenames,
     workbook_output_dir,
 )
-from pipeline.write.staging import discard, staged, staging_dir
+from pipeline.write.staging import discard, discarded_on_failure, staged, staging_dir
 from pipeline.write.tables import write_problems, write_summary
 from pipeline.write.zipfiles import write_zip
 from pipeline.xlsx.reader import read_workbook
@@ -273,7 +273,9 @@ def written_files(path: Path) -> list[WrittenFile]:
     """The reports one render task wrote, as its `.written.json` lists them."""
     data = json_file(path)
     try:
-        return [WrittenFile(str(name), int(size), str(sha256)) for name, size, sha256 in data]  # type: ignore[union-attr]
+        if not isinstance(data, list):
+            raise TypeError("not a list")
+        return [WrittenFile(str(name), int(size), str(sha256)) for name, size, sha256 in data]
     except (TypeError, ValueError):
         raise ChunkFileInvalid(path, "报告清单不完整") from None
 
@@ -327,14 +329,10 @@ def prepare_run(path: Path, settings: Settings) -> PreparedReports | RunSummary:
     checked = check_workbook(path, settings)
     if checked.status != Status.SUCCESS:
         return finish_failed(checked, settings)
-    # Not `staged`: this folder is published by `finish_success`, a later task, once the reports
-    # are rendered into it; here it is only discarded when preparing fails.
+    # Published by `finish_success`, a later task, once the reports are rendered into it.
     staging = staging_dir(workbook_output_dir(settings.output_dir, path))
-    try:
+    with discarded_on_failure(staging):
         prepared = prepare_reports(checked, staging, settings)
-    except BaseException:
-        discard(staging)
-        raise
     if isinstance(prepared, str):
         discard(staging)
         return finish_failed(checked, settings, prepared)

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from pipeline.serve.watcher import POLL_SECONDS, watch_folder
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 DEPLOYMENT = "annual"
 ANNUAL_CRON = "0 8 15 1 *"  # 15 January, 08:00
@@ -42,10 +46,12 @@ def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str
 
     from pipeline.run.flow import report_folder
 
-    flow_run = run_deployment(
+    # The watcher's thread is a sync context: prefect's dual sync/async function returns the run,
+    # not a coroutine.
+    flow_run = cast("FlowRun", run_deployment(
         f"{report_folder.name}/{DEPLOYMENT}", timeout=None, as_subflow=False, poll_interval=1,
         parameters={**folder_parameters(input_dir, output_dir), "workbook": str(workbook.resolve())},
-    )
+    ))
     return (flow_run.state.type.value if flow_run.state is not None else "UNKNOWN"), ""
 
 

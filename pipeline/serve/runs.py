@@ -167,8 +167,9 @@ def modified_at(path: Path) -> datetime | None:
 
 def finished_view(folder: Path, manifest: Mapping[str, object]) -> RunView:
     """The view of a run that published its folder."""
-    source = manifest.get("input") if isinstance(manifest.get("input"), dict) else {}
-    listed = manifest.get("outputs") if isinstance(manifest.get("outputs"), list) else []
+    given_input, given_outputs = manifest.get("input"), manifest.get("outputs")
+    source = given_input if isinstance(given_input, dict) else {}
+    listed = given_outputs if isinstance(given_outputs, list) else []
     files = frozenset(str(entry["path"]) for entry in listed if isinstance(entry, dict) and "path" in entry)
     succeeded = manifest.get("status") == Status.SUCCESS
     detail = "" if succeeded else ("工作簿有错误，未生成报告" if files else "无法生成报告")

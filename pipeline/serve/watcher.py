@@ -198,6 +198,7 @@ def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, st
     if not hotfolder.needs_run(path, state, sha256):
         return
     refused = folders.output_folder_refusal(output_dir, path)
+    outcome: str  # a Status, or "failed" for a run that ended without one (see RunStarter)
     if refused is not None:
         outcome, message = Status.REFUSED, refused
     else:

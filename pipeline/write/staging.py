@@ -92,6 +92,20 @@ def discard(staging: Path) -> None:
 
 
 @contextmanager
+def discarded_on_failure(staging: Path) -> Iterator[Path]:
+    """`staging`, removed when the block raises anything (the exception then goes on unchanged).
+
+    For the steps that fill a staging folder that a later step publishes: a run prepares its
+    render chunks in one task, renders in others, and publishes in the last (`staged`).
+    """
+    try:
+        yield staging
+    except BaseException:
+        discard(staging)
+        raise
+
+
+@contextmanager
 def staged(final: Path, staging: Path | None = None) -> Iterator[Path]:
     """A staging folder for `final`: published to `final` when the block ends normally, discarded
     when the block or the publish raises (the exception then goes on unchanged).
@@ -100,12 +114,9 @@ def staged(final: Path, staging: Path | None = None) -> Iterator[Path]:
     for a run that stages its render chunks in one task and publishes in a later one.
     """
     folder = staging_dir(final) if staging is None else staging
-    try:
+    with discarded_on_failure(folder):
         yield folder
         publish(folder, final)
-    except BaseException:
-        discard(folder)
-        raise
 
 
 def recover_leftovers(final: Path) -> None:

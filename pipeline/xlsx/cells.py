@@ -32,14 +32,24 @@ def cell_value(value: object, number_format: str | None) -> object:
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, int | float):
-        number = Decimal(value) if isinstance(value, int) else Decimal(f"{value:.15g}")  # Excel shows 15 digits
+        number = excel_number(value)
         if number_format and is_percent_format(number_format):
-            return f"{plain_decimal(number * 100)}%"
+            return percent_text(number)
         return number
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     text = str(value).strip()
     return text or None
+
+
+def excel_number(value: int | float) -> Decimal:
+    """A number as Excel shows it: an int exactly, a float to its 15 significant digits."""
+    return Decimal(value) if isinstance(value, int) else Decimal(f"{value:.15g}")
+
+
+def percent_text(number: Decimal) -> str:
+    """A number shown with a % format, as the text that carries its unit: 0.9919 -> "99.19%"."""
+    return f"{plain_decimal(number * 100)}%"
 
 
 @lru_cache(maxsize=256)  # a workbook uses few formats, on many cells

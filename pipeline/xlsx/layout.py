@@ -68,7 +68,7 @@ def sheet_by_name(names: Iterable[str], wanted: str) -> str | None:
     return None
 
 
-def header_row_index(rows: list[tuple[object, ...]], layout: SheetLayout, search_rows: int) -> int | None:
+def header_row_index(rows: Sequence[Sequence[object]], layout: SheetLayout, search_rows: int) -> int | None:
     """0-based index of the first row, among the first `search_rows`, holding every required header."""
     required = set(layout.required)
     for index, row in enumerate(rows[:search_rows]):
@@ -78,7 +78,7 @@ def header_row_index(rows: list[tuple[object, ...]], layout: SheetLayout, search
     return None
 
 
-def best_header_guess(rows: list[tuple[object, ...]], layout: SheetLayout, search_rows: int) -> tuple[int, set[str]]:
+def best_header_guess(rows: Sequence[Sequence[object]], layout: SheetLayout, search_rows: int) -> tuple[int, set[str]]:
     """The row (0-based) that holds most required headers, and the required headers it lacks."""
     required = set(layout.required)
     best, best_missing = 0, required

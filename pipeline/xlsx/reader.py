@@ -84,8 +84,8 @@ def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int =
                     for name, actual in found_sheets.items()}
             # The heaviest sheet is parsed first, on one thread; the others, lightest first, on the
             # other, so that their tables are built while the heaviest is still being parsed.
-            heaviest, *others = sorted(found_sheets, key=lambda n: -work[n]) or [None]
-            order = [name for name in (heaviest, *sorted(others, key=lambda n: work[n])) if name is not None]
+            by_work = sorted(found_sheets, key=lambda n: -work[n])
+            order = by_work[:1] + sorted(by_work[1:], key=lambda n: work[n])
             extents: dict[str, SheetExtent] = {}
             for name in order:
                 # First only what makes a sheet unsafe for calamine (a quick pass), so that the
@@ -152,9 +152,9 @@ def read_workbook(path: Path, layouts: Iterable[SheetLayout], search_rows: int =
     by_sheet: dict[str, list[Problem]] = {}
     for problem in (*problems, *fallback.problems):
         by_sheet.setdefault(problem.sheet, []).append(problem)
-    merged = {**sheets, **fallback.sheets}
+    read_sheets = {**sheets, **fallback.sheets}
     return RawWorkbook(
-        path, {lay.name: merged[lay.name] for lay in layouts if lay.name in merged},
+        path, {lay.name: read_sheets[lay.name] for lay in layouts if lay.name in read_sheets},
         tuple(p for lay in layouts for p in by_sheet.get(lay.name, [])),
     )
 
@@ -165,13 +165,14 @@ def convert_calamine(value: object) -> object:
     Calamine gives every number as a float and an empty cell as ""; openpyxl gives whole
     numbers stored without a decimal point as int, which `cell_value` reads exactly.
     """
-    kind = value.__class__
-    if kind is float:
+    # `value.__class__ is`, not isinstance: exact types, as fast, and mypy narrows on it too.
+    if value.__class__ is float:
         if value.is_integer() and -(2**53) < value < 2**53:
             return Decimal(int(value))
         return Decimal(f"{value:.15g}")
-    if kind is str:
+    if value.__class__ is str:
         return value.strip() or None
+    kind = value.__class__
     if kind is bool or kind is int:
         return cell_value(value, None)
     if value is None:

@@ -17,7 +17,13 @@ from typing import TypeVar
 import pandas as pd
 
 from pipeline.errors import Problem, Severity
-from pipeline.xlsx.cells import ColumnMemo, cell_value, convert_any, shared_conversions
+from pipeline.xlsx.cells import (
+    ColumnMemo,
+    convert_any,
+    excel_number,
+    percent_text,
+    shared_conversions,
+)
 from pipeline.xlsx.layout import (
     RawSheet,
     SheetLayout,
@@ -89,10 +95,10 @@ def read_sheet(
             percent_texts = memos[col].percent_texts
             for r in percent_rows.get(col, ()):
                 value = raw[r - next_row]
-                if type(value) in (int, float):
+                if value.__class__ is int or value.__class__ is float:  # not bool: that shows 是/否
                     # Shared like the column's other values (see shared_conversions).
                     if (key := (type(value), value)) not in percent_texts:
-                        percent_texts[key] = cell_value(value, "0%")
+                        percent_texts[key] = percent_text(excel_number(value))
                     cells[r - next_row] = percent_texts[key]
             # A formula cell without a value: the file was written by a tool that never computed it.
             formula_rows[col] = [r for r in formula_rows.get(col, ()) if raw[r - next_row] in (None, "")]
