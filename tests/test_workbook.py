@@ -490,3 +490,22 @@ def test_merged_cells_are_found_without_changing_the_sheet_and_filled_down_on_a_
     assert list(filled.frame["编号"]) == ["P1"] * 4
     assert list(filled.frame["名称"]) == ["甲", "乙", None, None]
     assert filled_down(sheet, {}) is sheet
+
+
+@pytest.mark.parametrize("stored", [b"NaN", b"INF", b"-inf", b"1e999"])
+@pytest.mark.parametrize(("row", "column", "value"), [
+    (5, "年度指标值", 4321), (5, "实际完成值", 4322), (5, "自评得分", 4323), (2, "分子", 4324)])
+def test_a_number_that_is_not_finite_is_a_located_error_not_a_crash(
+    workbook_factory: Callable[..., Path], sheets: Sheets, tmp_path: Path,
+    row: int, column: str, value: int, stored: bytes,
+) -> None:
+    # Excel never saves NaN or infinity, but a damaged or generated file can hold <v>NaN</v>; the
+    # reader gives Decimal('NaN'), and no score can be computed from it.
+    sheets["绩效指标"][row - 2][column] = value
+    odd = rewritten(workbook_factory(sheets), tmp_path / "非数.xlsx", "xl/worksheets/sheet4.xml",
+                    lambda xml: xml.replace(f"<v>{value}</v>".encode(), b"<v>" + stored + b"</v>"))
+
+    checked = check(odd)
+
+    assert checked.status == "invalid"
+    assert "不是有效的数字" in error_at(checked, "绩效指标", row, column).message

@@ -64,9 +64,16 @@ def text_value(value: object) -> str | None:
     return None if value is None else shown(value).strip() or None
 
 
+# Excel never stores these, but a damaged or hand-made file can (<v>NaN</v>, <v>INF</v>), and
+# no score can be computed from them.
+NOT_FINITE = "不是有效的数字（文件中存的是 NaN 或无穷大，通常是文件损坏或由其他软件生成），请重新输入数字后保存"
+
+
 def number_value(value: object) -> tuple[Decimal | None, str | None]:
     """(number, None) for a numeric cell or unambiguous numeric text, else (None, why not)."""
-    if value is None or isinstance(value, Decimal):
+    if isinstance(value, Decimal):
+        return (value, None) if value.is_finite() else (None, NOT_FINITE)
+    if value is None:
         return value, None
     text = normalized_text(str(value))
     if NUMBER_RE.match(text):
@@ -110,8 +117,12 @@ def typed_frame(raw: RawSheet, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, 
     rows = raw.frame.index.tolist()
     for column, kind in kinds.items():
         values = raw.frame[column].tolist()
-        if kind == "cell":
+        if kind == "cell":  # parsed later (indicator_cells); a non-finite number is reported here
             columns[column] = values
+            for row, value in zip(rows, values, strict=True):
+                if value.__class__ is Decimal and not value.is_finite():
+                    problems.append(located(raw.name, int(row), raw.labels.get(column, column), value, NOT_FINITE))
+                    bad_cells.add((int(row), column))
             continue
         if kind == "text":  # the common case: the reader already trimmed text and made "" None
             columns[column] = [v if v is None or v.__class__ is str else text_value(v) for v in values]
@@ -119,7 +130,7 @@ def typed_frame(raw: RawSheet, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, 
         parse = PARSERS[kind]
         parsed: list[object] = []
         for row, value in zip(rows, values, strict=True):
-            if kind == "number" and (value is None or value.__class__ is Decimal):
+            if kind == "number" and (value is None or (value.__class__ is Decimal and value.is_finite())):
                 parsed.append(value)
                 continue
             result, why = parse(value)
@@ -174,7 +185,9 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
     target = record[IND.target]
     target_number: Decimal | None = None
     target_text = shown(target)
-    if isinstance(target, Decimal):
+    if isinstance(target, Decimal) and not target.is_finite():
+        pass  # reported by typed_frame
+    elif isinstance(target, Decimal):
         target_number = target
     elif target is not None:
         match = QUANTITY_RE.match(normalized_text(target_text))
@@ -219,7 +232,9 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
                             f"{band.low:.0%}–{band.high:.0%} 之间（{plain_decimal(weight * band.low)} ≤ 得分 "
                             f"{upper} {plain_decimal(weight * band.high)}）")
     elif direction is not None:
-        if isinstance(actual, Decimal):
+        if isinstance(actual, Decimal) and not actual.is_finite():
+            pass  # reported by typed_frame
+        elif isinstance(actual, Decimal):
             actual_number = actual
         elif actual is not None:
             match = QUANTITY_RE.match(normalized_text(shown(actual)))
