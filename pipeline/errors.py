@@ -13,15 +13,17 @@ from enum import StrEnum
 
 class Status(StrEnum):
     """How a workbook's run ended: in the manifest, the hot-folder state, the web page, and the
-    CLI's exit code (`cli.EXIT_CODES`)."""
+    CLI's exit code (`EXIT_CODES`)."""
 
     SUCCESS = "success"  # reports written (warnings allowed)
     INVALID = "invalid"  # the workbook breaks the contract: only 校验报告.xlsx
     REFUSED = "refused"  # not a readable workbook, a reserved name, or an unusable template
+    FAILED = "failed"  # a `perfreport run` child that ended with no outcome of its own (it crashed)
 
 
 # The exit code of `perfreport run` for each outcome: printed by the CLI, read back by the web
-# page's watcher from the child run it started.
+# page's watcher from the child run it started (so the map sits here, below both, not in cli.py).
+# FAILED has none: it is what any other exit code means.
 EXIT_CODES: dict[Status, int] = {Status.SUCCESS: 0, Status.INVALID: 1, Status.REFUSED: 2}
 
 

@@ -205,7 +205,7 @@ class StateUnreadable(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Processed:
-    """The last run of a workbook: the content it read and how it ended (errors.Status, or "failed")."""
+    """The last run of a workbook: the content it read and how it ended (an errors.Status, or a Prefect state type)."""
 
     sha256: str
     outcome: str

@@ -31,7 +31,7 @@ RunStarter = Callable[[Path, Path, Path], tuple[str, str]]
 
 
 def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
-    """`perfreport run` on one workbook in a child process: (its Status, or "failed", and a message).
+    """`perfreport run` on one workbook in a child process: (its Status, FAILED if it crashed, and a message).
 
     A process per run, as the command line does it: the run's memory goes back to the system when
     it ends, and a crash cannot take the web page down with it. The message is the run's own
@@ -42,7 +42,7 @@ def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path) -> t
     done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", errors="replace",
                           check=False)
     lines = [line.removeprefix("✘").strip() for line in done.stderr.splitlines() if line.startswith("✘")]
-    outcome = next((status for status, code in EXIT_CODES.items() if code == done.returncode), "failed")
+    outcome = next((status for status, code in EXIT_CODES.items() if code == done.returncode), Status.FAILED)
     return outcome, (lines[0] if lines else "")
 
 
@@ -198,7 +198,7 @@ def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, st
     if not hotfolder.needs_run(path, state, sha256):
         return
     refused = folders.output_folder_refusal(output_dir, path)
-    outcome: str  # a Status, or "failed" for a run that ended without one (see RunStarter)
+    outcome: str  # a Status, or a Prefect state type for a deployment run (see RunStarter)
     if refused is not None:
         outcome, message = Status.REFUSED, refused
     else:
