@@ -58,6 +58,13 @@ class ProjectSheet(pa.DataFrameModel):
         name = "项目"
 
 
+def at_most_where_both(value: pd.Series, limit: pd.Series) -> pd.Series:
+    """Per row: `value` ≤ `limit`, and True where either is empty (a missing cell is reported by
+    its own column's rule, not as a comparison)."""
+    comparable = value.notna() & limit.notna()
+    return ~comparable | (value.where(comparable, 0) <= limit.where(comparable, 0))
+
+
 class FundingSheet(pa.DataFrameModel):
     """Sheet 资金: one row per project and source of money, amounts in 万元."""
 
@@ -71,9 +78,7 @@ class FundingSheet(pa.DataFrameModel):
     @classmethod
     def spent_within_budget(cls, df: pd.DataFrame) -> Series[bool]:
         """全年执行数 may not exceed 全年预算数 (rows where either is missing pass here)."""
-        spent, budget = df[cls.spent_wan], df[cls.adjusted_budget_wan]
-        comparable = spent.notna() & budget.notna()
-        return ~comparable | (spent.where(comparable, 0) <= budget.where(comparable, 0))
+        return at_most_where_both(df[cls.spent_wan], df[cls.adjusted_budget_wan])
 
     class Config:
         name = "资金"
@@ -147,9 +152,7 @@ class IndicatorSheet(pa.DataFrameModel):
     @classmethod
     def self_score_within_weight(cls, df: pd.DataFrame) -> Series[bool]:
         """自评得分 may not exceed 分值."""
-        score, weight = df[cls.self_score], df[cls.weight]
-        comparable = score.notna() & weight.notna()
-        return ~comparable | (score.where(comparable, 0) <= weight.where(comparable, 0))
+        return at_most_where_both(df[cls.self_score], df[cls.weight])
 
     class Config:
         name = headers.INDICATOR_SHEET
