@@ -1,13 +1,14 @@
 """Benchmark the whole pipeline on synthetic workbooks and compare with the naive docxtpl loop.
 
-Usage: python scripts/bench.py [--sizes 1000 10000 100000] [--sample 200] [--work bench/]
+Usage: python scripts/bench.py [--sizes 1000 10000 100000] [--sample 200] [--work bench/] [--render-only]
 
 For each size: generate (once, cached in --work) a realistic workbook, run `perfreport run` on it
 in a fresh process (so Prefect's start is included), sample the memory of that process and all
 its children, and print wall time, projects per second, peak memory and the time of each stage.
-Then render the same sample of projects with the same template two ways in this process, on
+Then render the same sample of projects with each shipped template two ways in this process, on
 one core: docxtpl as documented (a new DocxTemplate per report, render, save) and the pipeline's
-compiled template, and print the throughput ratio; and read the 10,000-project workbook with openpyxl
+compiled template, and print the throughput ratio (`--render-only` for just that, on the smallest
+size's workbook); and read the 10,000-project workbook with openpyxl
 alone and with the pipeline's reader, and serve the largest run's page of `perfreport web` with and without
 its cache; then load the real `perfreport web` server (requests per second of the listing and of a 3,000-project
 run's page, its memory after 10,000 requests; `--web-only` for just that). Last, each target of the speed issue
@@ -46,6 +47,8 @@ from pipeline.docx.fastrender import CompiledTemplate  # noqa: E402
 from pipeline.run import steps  # noqa: E402
 
 TEMPLATE = REPO / "templates" / "report.docx"
+# Every shipped template, the default first: the speed target holds for each.
+TEMPLATES = [TEMPLATE, *sorted(p for p in (REPO / "templates").glob("*.docx") if p != TEMPLATE)]
 STAGES = ("读取", "校验", "整理", "计算", "准备渲染", "渲染", "写出")
 
 
@@ -94,10 +97,11 @@ def sample_contexts(workbook: Path, sample: int) -> list[dict[str, object]]:
     settings = Settings()
     checked = steps.check_workbook(workbook, settings)
     results = steps.evaluate_projects(checked.projects[:sample], settings.profile)
-    return [report_context(r) for r in results]
+    day = steps.run_date(os.environ)
+    return [report_context(r, day) for r in results]
 
 
-def naive_vs_compiled(contexts: list[dict[str, object]]) -> tuple[float, float]:
+def naive_vs_compiled(contexts: list[dict[str, object]], template_path: Path = TEMPLATE) -> tuple[float, float]:
     """Seconds per report on one core: docxtpl as documented, and the compiled template.
 
     Both produce the finished .docx bytes in memory; writing them to disk costs the same for
@@ -109,18 +113,43 @@ def naive_vs_compiled(contexts: list[dict[str, object]]) -> tuple[float, float]:
 
     started = time.perf_counter()
     for context in contexts:
-        template = DocxTemplate(str(TEMPLATE))
+        template = DocxTemplate(str(template_path))
         template.render(context, jinja_env=jinja_environment(), autoescape=True)
         template.save(io.BytesIO())
     naive = (time.perf_counter() - started) / len(contexts)
 
     # Compiled once per run (and per worker process): not part of a report's cost.
-    compiled = CompiledTemplate.from_path(TEMPLATE)
+    compiled = CompiledTemplate.from_path(template_path)
     started = time.perf_counter()
     for context in contexts:
         compiled.render(context)
     fast = (time.perf_counter() - started) / len(contexts)
     return naive, fast
+
+
+def table_rows(contexts: list[dict[str, object]], template_path: Path) -> float:
+    """Table rows per report, on average (the attachment's form grows with the indicators)."""
+    import zipfile
+
+    compiled = CompiledTemplate.from_path(template_path)
+    rows = 0
+    for context in contexts:
+        with zipfile.ZipFile(io.BytesIO(compiled.render(context))) as report:
+            body = report.read("word/document.xml")
+        rows += body.count(b"<w:tr>") + body.count(b"<w:tr ")
+    return rows / len(contexts)
+
+
+def rendering_ratios(contexts: list[dict[str, object]]) -> float:
+    """Print docxtpl against the compiled template for every shipped template; the lowest ratio."""
+    ratios = []
+    for template_path in TEMPLATES:
+        naive, fast = naive_vs_compiled(contexts, template_path)
+        ratios.append(naive / fast)
+        print(f"Rendering {len(contexts)} reports with {template_path.name} ({table_rows(contexts, template_path):.1f} "
+              f"table rows per report) on one core, same data: docxtpl as documented {naive * 1000:.1f} ms/report, "
+              f"compiled template {fast * 1000:.2f} ms/report, ratio {naive / fast:.1f}x", flush=True)
+    return min(ratios)
 
 
 def naive_vs_fast_reading(workbook: Path) -> tuple[float, float]:
@@ -294,7 +323,7 @@ def target_lines(rows: list[tuple[int, float, int, int, dict[str, float]]], rati
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT MET"
 
-    lines = [f"rendering >= 20x docxtpl per core: {ratio:.1f}x, {verdict(ratio >= 20)}"]
+    lines = [f"rendering >= 20x docxtpl per core (every shipped template): {ratio:.1f}x, {verdict(ratio >= 20)}"]
     for size, wall, peak_tree, _, timings in rows:
         if size == 10_000:
             lines.append(f"10,000 projects end to end <= 60 s: {wall:.1f} s, {verdict(wall <= 60)}")
@@ -315,12 +344,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-only", action="store_true", help="only the load figures of `perfreport web`")
     parser.add_argument("--web-checkout", type=Path, default=REPO,
                         help="the checkout whose `perfreport web` is loaded (e.g. a worktree of an older commit)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="only docxtpl against the compiled template, on the smallest size's workbook")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
 
     print(f"Machine: {machine()}")
     if args.web_only:
         print(web_load_line(web_load(args.work, args.web_checkout), args.web_checkout))
+        return 0
+    if args.render_only:
+        smallest = args.work / f"synthetic-{min(args.sizes)}.xlsx"
+        if not smallest.exists():
+            write_synthetic_workbook(smallest, min(args.sizes))
+        ratio = rendering_ratios(sample_contexts(smallest, args.sample))
+        print(f"\nTargets of the speed issue:\n  {target_lines([], ratio)[0]}")
         return 0
     rows = []
     for size in args.sizes:
@@ -345,11 +383,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
 
     smallest = args.work / f"synthetic-{min(args.sizes)}.xlsx"
-    contexts = sample_contexts(smallest, args.sample)
-    naive, fast = naive_vs_compiled(contexts)
-    print(f"Rendering {len(contexts)} reports on one core, same template and data: docxtpl as documented "
-          f"{naive * 1000:.1f} ms/report, compiled template {fast * 1000:.2f} ms/report, "
-          f"ratio {naive / fast:.1f}x")
+    ratio = rendering_ratios(sample_contexts(smallest, args.sample))
 
     reading = args.work / "synthetic-10000.xlsx"
     if 10_000 in args.sizes:
@@ -365,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     print(web_load_line(web_load(args.work, args.web_checkout), args.web_checkout), flush=True)
 
     print("\nTargets of the speed issue:")
-    for line in target_lines(rows, naive / fast):
+    for line in target_lines(rows, ratio):
         print(f"  {line}")
 
     print("\n| projects | wall (s) | projects/s | peak memory, all processes (MiB) | main process (MiB) | "

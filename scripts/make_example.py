@@ -151,13 +151,43 @@ FUNDS = [
     ("RG2020-001", "财政拨款", 5, 5, 5),
     ("RG2020-002", "财政拨款", 2.97, 2.97, 2.97),
     ("RG2020-003", "财政拨款", 4.46, 4.46, 4.46),
-    ("RG2020-004", "财政拨款", 100, 100, 85.62),
+    # Two sources, 80 + 20 = 100 budgeted and 70.62 + 15 = 85.62 spent: not fully spent.
+    ("RG2020-004", "财政拨款", 80, 80, 70.62),
+    ("RG2020-004", "上年结转", 20, 20, 15),
     # Two sources for one project: 60 + 5 = 65 (the seed's total).
     ("RG2020-005", "财政拨款", 60, 60, 60),
     ("RG2020-005", "上年结转", 5, 5, 5),
     ("RG2020-006", "财政拨款", 2, 2, 2),
     ("RG2020-007", "财政拨款", 1.08, 1.08, 1.08),
 ]
+
+# The report's ending (项目 columns 预算执行偏差原因, 存在问题, 改进措施, 署名, 报告日期), filled for
+# two projects; the others leave them empty, so their reports carry the run's date and 实施单位.
+# 报告日期 once as an Excel date cell and once as typed text, the two ways offices fill it.
+# The 模板 column: one project shows the full evaluation report (财预〔2020〕10号 附件3's outline);
+# the others use the default report.
+TEMPLATES: dict[str, str] = {"RG2020-006": "full_report.docx"}
+
+ENDINGS: dict[str, dict[str, object]] = {
+    "RG2020-001": {
+        "存在问题": "个别接访事项涉及多个部门，会办协调用时较长，少数事项未能在当月办结。",
+        "改进措施": "进一步落实领导包案机制，对跨部门疑难事项实行定期会办、限时办结，提高接访事项办结效率。",
+        "署名": DEPT,
+        "报告日期": "2021年3月15日",
+    },
+    "RG2020-004": {
+        "预算执行偏差原因": "部分救助对象的救助申请仍在审核中，相应救助资金未能在年内拨付",
+        "存在问题": "一是部分信访积案涉及多个部门、历史遗留问题复杂，南通市交办的14件信访积案中仍有2件未化解。"
+        "\n\n"
+        "二是救助资金拨付进度偏慢，部分救助申请审核用时较长，全年结余14.38万元。",
+        "改进措施": "一是落实班子成员包案责任，会同属地镇（区、街道）和相关部门逐案研究化解方案，"
+        "力争2021年上半年全部化解。"
+        "\n\n"
+        "二是简化救助申请审核流程，按季度跟踪救助资金拨付进度，提高预算执行率。",
+        "报告日期": datetime(2021, 3, 15),
+    },
+}
+DATE_FORMAT = 'yyyy"年"m"月"d"日"'
 
 COMMON_FIRST = "充分发挥资金使用效能。"
 
@@ -424,6 +454,11 @@ INSTRUCTIONS = [
         "自动生成；多段文字之间空一行。“实施单位”不填时默认为主管部门。",
     ),
     (
+        "报告结尾",
+        "“预算执行偏差原因”写资金没有用完的原因；“存在问题”“改进措施”写入报告的评价结论；"
+        "“署名”不填时用实施单位；“报告日期”填日期（如 2021年3月15日），不填时用生成报告当天的日期。",
+    ),
+    (
         "资金",
         "每个项目每个资金来源一行，资金来源为：财政拨款、上年结转、其他资金。金额以万元为单位，"
         "只填数字（如 2.97，不要写“2.97万元”）；全年执行数不得大于全年预算数。",
@@ -454,7 +489,13 @@ PROJECT_HEADERS = [
     "年度目标",
     "完成情况",
     "模板",
+    "预算执行偏差原因",
+    "存在问题",
+    "改进措施",
+    "署名",
+    "报告日期",
 ]
+ENDING_HEADERS = PROJECT_HEADERS[-5:]
 FUND_HEADERS = ["项目编号", "资金来源", "年初预算数(万元)", "全年预算数(万元)", "全年执行数(万元)"]
 PRINCIPLE_HEADERS = ["项目编号", "序号", "内容"]
 INDICATOR_HEADERS = list(INDICATORS[0].keys())
@@ -477,6 +518,9 @@ def write_rows(ws: Worksheet, rows: list[list], start_row: int, wrap_cols: set[i
             if isinstance(value, Pct):
                 cell.value = float(value)
                 cell.number_format = "0.00%"
+            elif isinstance(value, datetime):
+                cell.value = value
+                cell.number_format = DATE_FORMAT
             else:
                 cell.value = value
             cell.alignment = WRAP_TOP if c in wrap_cols else TOP
@@ -500,12 +544,13 @@ def build() -> Workbook:
     ws.cell(row=1, column=1).alignment = CENTER
     ws.row_dimensions[1].height = 28
     write_rows(ws, [PROJECT_HEADERS], 2, set())
-    style_header(ws, 2, [13, 24, 8, 16, 16, 60, 40, 60, 14])
+    style_header(ws, 2, [13, 24, 8, 16, 16, 60, 40, 60, 14, 40, 50, 50, 16, 16])
     rows = [
-        [code, name, YEAR, DEPT, unit, overview, goal, result, None]
+        [code, name, YEAR, DEPT, unit, overview, goal, result, TEMPLATES.get(code)]
+        + [ENDINGS.get(code, {}).get(header) for header in ENDING_HEADERS]
         for code, name, unit, overview, goal, result in PROJECTS
     ]
-    write_rows(ws, rows, 3, {2, 6, 7, 8})
+    write_rows(ws, rows, 3, {2, 6, 7, 8, 10, 11, 12})
 
     ws = wb.create_sheet("资金")
     write_rows(ws, [FUND_HEADERS], 1, set())

@@ -44,7 +44,7 @@ def test_flow_writes_one_report_per_project_with_computed_figures(workbook_facto
     assert [p.name for p in reports] == ["P-001_信访救助专项资金.docx", "P-002_领导接访费用.docx"]
     text = document_text(reports[0])
     assert "信访救助专项资金绩效评价报告" in text
-    assert "2020年度全年预算100万元，实际执行85.62万元，预算执行率85.62%。" in text
+    assert "2020年度，信访救助专项资金全年预算100万元，实际支出85.62万元，预算执行率85.62%，结余14.38万元。" in text
     assert "85.7%" in text and "14.29" in text and "96.7%" in text
     assert "用于救助特殊困难信访户。" in text
     assert "2020年度领导接访费用5万元使用完毕。" in document_text(reports[1])

@@ -96,7 +96,9 @@ def test_typed_rate_that_disagrees_with_fraction_warns_quoting_computed_value() 
     [warning] = warnings
     assert warning.severity == "警告"
     assert (warning.sheet, warning.excel_row, warning.column) == ("绩效指标", 18, "实际完成值")
-    assert "96.7%" in warning.message and "97.6%" in warning.message
+    # It says what the 自评表 does, and does not claim the narrative was changed too.
+    assert warning.message == ("绩效指标 第18行「实际完成值」填写为 97.6%，但按分子/分母 59/61 计算为 96.7%："
+                               "自评表采用计算值 96.7% 并据此评分，请核对此格或分子、分母")
 
 
 def test_typed_rate_agreeing_to_one_decimal_gives_no_warning() -> None:
@@ -130,7 +132,7 @@ def test_self_score_that_differs_from_computed_warns() -> None:
     result, warnings = evaluate_indicator(indicator(actual=D(45), self_score=D(15), deviation="原因"), DEFAULT_PROFILE)
     assert result.score == D("7.50")
     assert [w.column for w in warnings] == ["自评得分"]
-    assert "7.50" in warnings[0].message
+    assert warnings[0].message == "绩效指标 第2行「自评得分」填写为 15，按完成值计算的得分为 7.50：自评表采用计算得分 7.50"
 
 
 def test_missed_indicator_without_deviation_warns() -> None:

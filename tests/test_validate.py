@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,9 +17,14 @@ import openpyxl
 import pytest
 
 from pipeline.config import Settings
+from pipeline.contract.build import projects_from
+from pipeline.contract.schemas import SHEET_LAYOUTS
+from pipeline.contract.validate import validate_workbook
 from pipeline.core.profile import DEFAULT_PROFILE
 from pipeline.errors import PROBLEM_COLUMNS, Problem, Severity
 from pipeline.run import steps
+from pipeline.xlsx.fallback import read_workbook_openpyxl
+from pipeline.xlsx.reader import read_workbook
 
 Sheets = dict[str, list[dict[str, object]]]
 Mutation = Callable[[Sheets], None]
@@ -327,3 +333,103 @@ def test_the_flow_on_a_broken_workbook_writes_only_the_problem_report(
     assert "超过全年预算数 100" in by_place[("资金", excel_row(0), "全年执行数(万元)", "错误")][5]
     assert ("绩效指标", excel_row(3), "分值", "错误") in by_place, rows
     assert sha256(path) == before
+
+
+# --- the optional columns of the report's ending ------------------------------------------------
+
+ENDING = {"预算执行偏差原因": "部分救助申请仍在审核中。", "存在问题": "一是审核慢。\n\n二是宣传少。",
+          "改进措施": "加快审核。", "署名": "如皋市信访局（盖章）", "报告日期": "2021年3月15日"}
+
+
+def test_a_workbook_without_the_ending_columns_is_valid_without_any_new_warning(
+    workbook_factory: Callable[..., Path], sheets: Sheets,
+) -> None:
+    checked = check(workbook_factory, sheets)
+
+    assert checked.status == "success" and not checked.problems, describe(checked.problems)
+    first = checked.projects[0]
+    assert (first.budget_deviation, first.problems, first.improvements) == (None, "", "")
+    assert (first.signature, first.report_date) == ("如皋市信访局", None)
+    # P-001 is not fully spent, but a workbook without the column is not asked for a reason.
+    assert not [w for w in evaluation_warnings(checked) if w.sheet == "项目"]
+
+
+def test_the_ending_columns_are_read_into_the_project(workbook_factory: Callable[..., Path], sheets: Sheets) -> None:
+    for row in sheets["项目"]:
+        row.update(dict.fromkeys(ENDING))
+    sheets["项目"][0].update(ENDING)
+
+    checked = check(workbook_factory, sheets)
+
+    assert checked.status == "success" and not checked.problems, describe(checked.problems)
+    first, second = checked.projects
+    assert first.budget_deviation == "部分救助申请仍在审核中。"
+    assert (first.problems, first.improvements) == ("一是审核慢。\n\n二是宣传少。", "加快审核。")
+    assert (first.signature, first.report_date) == ("如皋市信访局（盖章）", date(2021, 3, 15))
+    # Empty cells: no reason given, 署名 falls back to 实施单位, the run's date is used.
+    assert (second.budget_deviation, second.signature, second.report_date) == ("", "如皋市信访局接待科", None)
+
+
+def test_an_empty_deviation_reason_of_a_project_not_fully_spent_is_a_warning(
+    workbook_factory: Callable[..., Path], sheets: Sheets,
+) -> None:
+    for row in sheets["项目"]:
+        row["预算执行偏差原因"] = None
+
+    warnings = evaluation_warnings(check(workbook_factory, sheets))
+
+    [warning] = find(warnings, "项目", excel_row(0), "预算执行偏差原因", Severity.WARNING)
+    assert warning.message == ("项目 第2行「预算执行偏差原因」为空：该项目全年预算100万元，全年执行85.62万元"
+                               "（预算执行率85.62%），结余14.38万元，请说明未执行完的主要原因"
+                               "（报告写入资金使用一句：“……主要原因是……”）")
+    assert not find(warnings, "项目", excel_row(1), "预算执行偏差原因", Severity.WARNING)  # P-002 is fully spent
+
+
+@pytest.mark.parametrize("typed", ["2021-03-15", "2021/3/15", "2021年3月15日", "２０２１年３月１５日",
+                                   "2021-03-15 00:00:00"])
+def test_a_report_date_typed_as_text_is_read(
+    workbook_factory: Callable[..., Path], sheets: Sheets, typed: str,
+) -> None:
+    sheets["项目"][0]["报告日期"] = typed
+    sheets["项目"][1]["报告日期"] = None
+
+    checked = check(workbook_factory, sheets)
+
+    assert checked.status == "success", describe(checked.problems)
+    assert checked.projects[0].report_date == date(2021, 3, 15)
+
+
+@pytest.mark.parametrize("number_format", ['yyyy"年"m"月"d"日"', "yyyy/m/d", "mm-dd-yy", "yyyy-mm-dd h:mm"])
+@pytest.mark.parametrize("reader", ["fast", "openpyxl"])
+def test_a_report_date_in_an_excel_date_cell_is_read_by_both_readers(
+    workbook_factory: Callable[..., Path], sheets: Sheets, number_format: str, reader: str,
+) -> None:
+    sheets["项目"][0]["报告日期"] = datetime(2021, 3, 15)
+    sheets["项目"][1]["报告日期"] = datetime(2021, 1, 8, 9, 30)
+    path = workbook_factory(sheets, number_formats={("项目", 0, "报告日期"): number_format,
+                                                    ("项目", 1, "报告日期"): number_format})
+    read = read_workbook if reader == "fast" else read_workbook_openpyxl
+
+    valid = validate_workbook(read(path, SHEET_LAYOUTS, 10), None, DEFAULT_PROFILE)
+
+    assert [p.report_date for p in projects_from(valid)] == [date(2021, 3, 15), date(2021, 1, 8)]
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("2021-02-30", "为 2021-02-30，不是存在的日期（2021年没有2月30日）"),
+    ("下周一", "为 下周一，不是日期"),
+    ("15/3/2021", "为 15/3/2021，不是日期"),
+    (44270, "为 44270，是数字而不是日期"),
+], ids=["no-such-day", "words", "day-first", "serial-number"])
+def test_a_report_date_that_is_not_a_date_is_an_error_at_its_cell(
+    workbook_factory: Callable[..., Path], sheets: Sheets, typed: object, expected: str,
+) -> None:
+    sheets["项目"][0]["报告日期"] = None
+    sheets["项目"][1]["报告日期"] = typed
+
+    checked = check(workbook_factory, sheets)
+
+    assert checked.status == "invalid"
+    [problem] = find(checked.problems, "项目", excel_row(1), "报告日期")
+    assert problem.message.startswith(f"项目 第3行「报告日期」{expected}")
+    assert "2021-03-15、2021/3/15 或 2021年3月15日" in problem.message

@@ -6,6 +6,7 @@ This is the last place pandas is seen: everything downstream works on the plain 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 from pipeline.contract.schemas import (
@@ -15,12 +16,15 @@ from pipeline.contract.schemas import (
     DIRECTION,
     TARGET_NUMBER,
     TARGET_TEXT,
+    TYPED_NUMBER,
+    TYPED_OPERATOR,
     UNIT,
     FundingSheet,
     IndicatorSheet,
     PrincipleSheet,
     ProjectSheet,
     columns_of,
+    sheet_name,
 )
 from pipeline.core.records import Funding, Indicator, Project
 
@@ -55,6 +59,12 @@ def whole_number(value: object) -> int:
     return value
 
 
+def optional_date(value: object) -> date | None:
+    """A cell of the optional date column (报告日期): a date, or None when left empty."""
+    assert value is None or isinstance(value, date), "validation guarantees a date or nothing"
+    return value
+
+
 def frame_records(frame: pd.DataFrame) -> list[dict[str, object]]:
     """`frame.to_dict("records")` for object columns, without boxing each value through pandas."""
     names = list(frame.columns)
@@ -77,21 +87,27 @@ def projects_from(valid: ValidWorkbook) -> list[Project]:
         principles.setdefault(pid, []).append((seq, content))
     indicators: dict[str, list[Indicator]] = {}
     frame = valid.indicators
-    for row, pid, *cells in zip(frame.index.tolist(), *(frame[name].tolist() for name in (
-            IND.project_id, IND.level1, IND.level2, IND.name, DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT,
-            ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT, IND.weight, IND.numerator, IND.denominator,
-            IND.self_score, IND.deviation)), strict=True):
-        cells[-1] = text_or_empty(cells[-1])
-        indicators.setdefault(pid, []).append(Indicator(int(row), *cells))
+    for (row, pid, level1, level2, name, direction, target, target_text, unit, actual, grade, actual_text, weight,
+         numerator, denominator, self_score, deviation, typed_operator, typed_number) in zip(
+            frame.index.tolist(), *(frame[column].tolist() for column in (
+                IND.project_id, IND.level1, IND.level2, IND.name, DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT,
+                ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT, IND.weight, IND.numerator, IND.denominator,
+                IND.self_score, IND.deviation, TYPED_OPERATOR, TYPED_NUMBER)), strict=True):
+        indicators.setdefault(pid, []).append(Indicator(
+            int(row), level1, level2, name, direction, target, target_text, unit, actual, grade, actual_text,
+            weight, numerator, denominator, self_score, text_or_empty(deviation), typed_operator, typed_number))
+    # Without a 预算执行偏差原因 column (a workbook made before it) no reason is asked for.
+    asks_deviation = PJ.budget_deviation in valid.present.get(sheet_name(ProjectSheet), frozenset())
     projects: list[Project] = []
     for row, rec in zip(valid.projects.index, frame_records(valid.projects), strict=True):
         pid = required_text(rec[PJ.project_id])
         department = required_text(rec[PJ.department])
+        implementing_unit = optional_text(rec[PJ.implementing_unit]) or department
         projects.append(
             Project(
                 excel_row=int(row), project_id=pid, name=required_text(rec[PJ.project_name]),
                 year=whole_number(rec[PJ.year]), department=department,
-                implementing_unit=optional_text(rec[PJ.implementing_unit]) or department,
+                implementing_unit=implementing_unit,
                 overview=required_text(rec[PJ.overview]),
                 annual_goal=text_or_empty(rec[PJ.annual_goal]),
                 performance=text_or_empty(rec[PJ.performance]),
@@ -99,6 +115,11 @@ def projects_from(valid: ValidWorkbook) -> list[Project]:
                 funding=tuple(funding.get(pid, ())),
                 principles=tuple(text for _, text in sorted(principles.get(pid, []))),
                 indicators=tuple(indicators.get(pid, ())),
+                budget_deviation=text_or_empty(rec[PJ.budget_deviation]) if asks_deviation else None,
+                problems=text_or_empty(rec[PJ.problems]),
+                improvements=text_or_empty(rec[PJ.improvements]),
+                signature=optional_text(rec[PJ.signature]) or implementing_unit,
+                report_date=optional_date(rec[PJ.report_date]),
             )
         )
     return projects

@@ -1,4 +1,4 @@
-"""Cells to typed values: numbers as exact Decimals, text trimmed, and an indicator row's
+"""Cells to typed values: numbers as exact Decimals, text trimmed, dates, and an indicator row's
 direction, target, unit and completion split out of what was typed (≥90%, 96.7%, 达成预期指标).
 
 Each parse either gives a value or says, in Chinese, why it cannot; the sentences become
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from itertools import repeat
@@ -25,6 +26,8 @@ from pipeline.contract.schemas import (
     PARSED_INDICATOR_COLUMNS,
     TARGET_NUMBER,
     TARGET_TEXT,
+    TYPED_NUMBER,
+    TYPED_OPERATOR,
     UNIT,
     IndicatorSheet,
     columns_of,
@@ -40,6 +43,8 @@ NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 NUMBER_RE = re.compile(rf"^{NUMBER}$")
 QUANTITY_RE = re.compile(rf"^(?P<direction>>=|<=|==|≥|≤|=|>|<)?(?P<number>{NUMBER})(?P<unit>[^\d].*)?$")
 DIRECTION_ALIASES = {">=": "≥", ">": "≥", "≥": "≥", "<=": "≤", "<": "≤", "≤": "≤", "=": "=", "==": "=", "定性": "定性"}
+# Operators as the report prints them: as typed, except that two ASCII characters become one sign.
+OPERATOR_SHOWN = {">=": "≥", "<=": "≤", "==": "=", "≥": "≥", "≤": "≤", "=": "=", ">": ">", "<": "<"}
 UNIT_ALIASES = {"百分比": "%", "%": "%"}
 
 
@@ -94,10 +99,39 @@ def integer_value(value: object) -> tuple[int | None, str | None]:
     return int(number), None
 
 
+# A date typed as text: 2021-03-15 (also an ISO date and time, as the reader gives a date cell),
+# 2021/3/15 or 2021年3月15日; compared after `normalized_text`, so full-width digits are read too.
+DATE_FORMS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:T?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+)
+DATE_HINT = "请填写日期格式的单元格，或写成 2021-03-15、2021/3/15 或 2021年3月15日"
+
+
+def date_value(value: object) -> tuple[date | None, str | None]:
+    """(date, None) for a date cell or a date typed in one of `DATE_FORMS`, else (None, why not)."""
+    if value is None or isinstance(value, date):
+        return value, None
+    if isinstance(value, Decimal):  # a date cell arrives as text: a number is a serial or a typo
+        return None, f"为 {shown(value)}，是数字而不是日期：{DATE_HINT}"
+    text = normalized_text(str(value))
+    for form in DATE_FORMS:
+        match = form.match(text)
+        if match:
+            year, month, day = (int(part) for part in match.groups())
+            try:
+                return date(year, month, day), None
+            except ValueError:
+                return None, f"为 {shown(value)}，不是存在的日期（{year}年没有{month}月{day}日）：{DATE_HINT}"
+    return None, f"为 {shown(value)}，不是日期：{DATE_HINT}"
+
+
 PARSERS: dict[str, Callable[[object], tuple[object, str | None]]] = {
     "text": lambda v: (text_value(v), None),
     "number": number_value,
     "integer": integer_value,
+    "date": date_value,
     "cell": lambda v: (v, None),
 }
 
@@ -176,8 +210,10 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
 
     typed_direction = record[IND.direction]
     direction = None
+    typed_operator = ""  # the operator as the office typed it, in the cell or else in 指标方向
     if typed_direction is not None:
         direction = direction_of(shown(typed_direction))
+        typed_operator = OPERATOR_SHOWN.get(normalized_text(shown(typed_direction)), "")
         if direction is None:
             problem(IND.direction, typed_direction, f"为 {shown(typed_direction)}，应为 " + "、".join(DIRECTIONS))
     unit = unit_of(text_value(record[IND.unit]))
@@ -185,6 +221,7 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
     target = record[IND.target]
     target_number: Decimal | None = None
     target_text = shown(target)
+    typed_number = ""
     if isinstance(target, Decimal) and not target.is_finite():
         pass  # reported by typed_frame
     elif isinstance(target, Decimal):
@@ -193,6 +230,8 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
         match = QUANTITY_RE.match(normalized_text(target_text))
         if match:
             target_number = Decimal(match["number"].replace(",", ""))
+            typed_number = match["number"]
+            typed_operator = OPERATOR_SHOWN.get(match["direction"] or "", typed_operator)
             cell_direction = DIRECTION_ALIASES.get(match["direction"] or "")
             cell_unit = unit_of(match["unit"])
             if cell_direction and direction and cell_direction != direction and typed_direction is not None:
@@ -252,7 +291,8 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
             problem(IND.actual, actual, "不能为空：请填写完成的数值，或填写「分子」和「分母」")
     parsed: dict[str, object] = {
         DIRECTION: direction, TARGET_NUMBER: target_number, TARGET_TEXT: target_text,
-        UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual)}
+        UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual),
+        TYPED_OPERATOR: typed_operator, TYPED_NUMBER: typed_number}
     return parsed, problems
 
 

@@ -1,8 +1,8 @@
 """The workbook contract: one pandera DataFrameModel per sheet, Chinese headers as aliases.
 
 Each field's `metadata["kind"]` tells validation how to turn the raw cell into a typed value
-before pandera checks it: "text", "number" (Decimal), "integer", or "cell" (mixed, parsed by
-the indicator rules). Code names a column as `FundingSheet.spent_wan`, which is its header.
+before pandera checks it: "text", "number" (Decimal), "integer", "date" (datetime.date), or
+"cell" (mixed, parsed by the indicator rules). Code names a column as `FundingSheet.spent_wan`, which is its header.
 """
 
 from __future__ import annotations
@@ -15,26 +15,23 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from pipeline.core import headers
+from pipeline.core.forms import FUNDING_SOURCES, LEVEL2_BY_LEVEL1
 from pipeline.xlsx.layout import SheetLayout
 
 TEXT = {"kind": "text"}
 NUMBER = {"kind": "number"}
 INTEGER = {"kind": "integer"}
+DATE = {"kind": "date"}
 CELL = {"kind": "cell"}
 
-FUNDING_SOURCES = ("财政拨款", "上年结转", "其他资金")
-LEVEL2_BY_LEVEL1: dict[str, tuple[str, ...]] = {
-    "产出指标": ("数量指标", "质量指标", "时效指标", "成本指标"),
-    "效益指标": ("经济效益指标", "社会效益指标", "生态效益指标", "可持续影响指标"),
-    "满意度指标": ("服务对象满意度指标",),
-    "成本指标": ("经济成本指标", "社会成本指标", "生态环境成本指标"),
-}
 DIRECTIONS = ("≥", "≤", "=", "定性")
 
 # Columns validation adds to the indicator table once it has split the cells; build.py reads them.
 DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT = "_direction", "_target_number", "_target_text", "_unit"
 ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT = "_actual_number", "_actual_grade", "_actual_text"
-PARSED_INDICATOR_COLUMNS = (DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT, ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT)
+TYPED_OPERATOR, TYPED_NUMBER = "_typed_operator", "_typed_number"  # the target as typed, for the report
+PARSED_INDICATOR_COLUMNS = (DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT, ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT,
+                            TYPED_OPERATOR, TYPED_NUMBER)
 
 
 class ProjectSheet(pa.DataFrameModel):
@@ -49,10 +46,16 @@ class ProjectSheet(pa.DataFrameModel):
     year: Series[object] = pa.Field(alias="年度", in_range={"min_value": 2000, "max_value": 2100}, metadata=INTEGER)
     department: Series[object] = pa.Field(alias="主管部门", metadata=TEXT)
     implementing_unit: Series[object] = pa.Field(alias="实施单位", nullable=True, metadata=TEXT)
-    overview: Series[object] = pa.Field(alias="项目概况", metadata=TEXT)
+    overview: Series[object] = pa.Field(alias=headers.OVERVIEW, metadata=TEXT)
     annual_goal: Series[object] = pa.Field(alias="年度目标", nullable=True, metadata=TEXT)
-    performance: Series[object] = pa.Field(alias="完成情况", nullable=True, metadata=TEXT)
+    performance: Series[object] = pa.Field(alias=headers.PERFORMANCE, nullable=True, metadata=TEXT)
     template: Series[object] = pa.Field(alias="模板", nullable=True, metadata=TEXT)
+    # The report's ending; optional as columns too, so a workbook made before them stays valid.
+    budget_deviation: Series[object] = pa.Field(alias=headers.BUDGET_DEVIATION, nullable=True, metadata=TEXT)
+    problems: Series[object] = pa.Field(alias=headers.PROBLEMS, nullable=True, metadata=TEXT)
+    improvements: Series[object] = pa.Field(alias=headers.IMPROVEMENTS, nullable=True, metadata=TEXT)
+    signature: Series[object] = pa.Field(alias=headers.SIGNATURE, nullable=True, metadata=TEXT)
+    report_date: Series[object] = pa.Field(alias=headers.REPORT_DATE, nullable=True, metadata=DATE)
 
     class Config:
         name = "项目"
@@ -174,7 +177,7 @@ def columns_of(model: type[pa.DataFrameModel]) -> SimpleNamespace:
 
 
 def column_kinds(model: type[pa.DataFrameModel]) -> dict[str, str]:
-    """Header -> parse kind ("text", "number", "integer", "cell") of a sheet model."""
+    """Header -> parse kind ("text", "number", "integer", "date", "cell") of a sheet model."""
     return {name: (col.metadata or {}).get("kind", "text") for name, col in model.to_schema().columns.items()}
 
 

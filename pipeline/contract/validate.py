@@ -18,7 +18,6 @@ import pandera.pandas as pa
 
 from pipeline.contract.cells import indicator_frame, located, shown, typed_frame
 from pipeline.contract.schemas import (
-    LEVEL2_BY_LEVEL1,
     FundingSheet,
     IndicatorSheet,
     PrincipleSheet,
@@ -27,6 +26,7 @@ from pipeline.contract.schemas import (
     sheet_layout,
     sheet_name,
 )
+from pipeline.core.forms import LEVEL2_BY_LEVEL1
 from pipeline.core.profile import ScoringProfile
 from pipeline.errors import Problem, ValidationFailed, has_errors
 from pipeline.xlsx.layout import RawWorkbook
@@ -34,7 +34,12 @@ from pipeline.xlsx.layout import RawWorkbook
 
 @dataclass(frozen=True, slots=True)
 class ValidWorkbook:
-    """Typed tables that passed every rule, indexed by Excel row, and the warnings found."""
+    """Typed tables that passed every rule, indexed by Excel row, and the warnings found.
+
+    Each table has every column of its model; `present` says which of them the workbook has
+    (a missing optional column reads as empty cells, and for some that differs from a column
+    left empty: see `build.py`).
+    """
 
     projects: pd.DataFrame
     funding: pd.DataFrame
@@ -42,6 +47,7 @@ class ValidWorkbook:
     indicators: pd.DataFrame
     labels: Mapping[str, Mapping[str, str]]
     warnings: tuple[Problem, ...]
+    present: Mapping[str, frozenset[str]]
 
 
 def expectation(check: str, column: str, model: type[pa.DataFrameModel]) -> str:
@@ -226,6 +232,7 @@ def validate_workbook(raw: RawWorkbook, template_names: Collection[str] | None,
     problems: list[Problem] = list(raw.problems)
     tables: dict[str, pd.DataFrame] = {}
     labels: dict[str, Mapping[str, str]] = {}
+    present: dict[str, frozenset[str]] = {}
     for model in (ProjectSheet, FundingSheet, PrincipleSheet, IndicatorSheet):
         name = sheet_name(model)
         raw_sheet = raw.sheets.get(name)
@@ -233,6 +240,7 @@ def validate_workbook(raw: RawWorkbook, template_names: Collection[str] | None,
             continue
         sheet_labels = {c: raw_sheet.labels.get(c, c) for c in sheet_layout(model).known}
         labels[name] = sheet_labels
+        present[name] = frozenset(raw_sheet.labels)
         frame, found, bad_cells = typed_frame(raw_sheet, column_kinds(model))
         problems.extend(found)
         problems.extend(schema_problems(frame, model, sheet_labels, bad_cells))
@@ -246,5 +254,5 @@ def validate_workbook(raw: RawWorkbook, template_names: Collection[str] | None,
         raise ValidationFailed(problems)
     return ValidWorkbook(
         projects=tables["项目"], funding=tables["资金"], principles=tables["使用原则"],
-        indicators=tables["绩效指标"], labels=labels, warnings=tuple(problems),
+        indicators=tables["绩效指标"], labels=labels, warnings=tuple(problems), present=present,
     )

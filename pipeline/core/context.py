@@ -9,21 +9,32 @@ and `perfreport check-template` derives the names and fields it accepts from it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
 from pipeline.core.formatting import (
-    fixed,
+    chinese_date,
+    computed_value,
     money_table,
-    money_text,
     percent,
+    plain_number,
     quantity,
     score,
     weight,
 )
+from pipeline.core.forms import FUNDING_SOURCES, level_rank
 from pipeline.core.indicators import IndicatorResult, ProjectResult
+from pipeline.core.narrative import balance, money_sentence, paragraphs, sentence_body
+from pipeline.core.records import Funding
+
+__all__ = ["CONTEXT_KEYS", "CONTEXT_VARIABLES", "DICT_FIELDS", "ITEM_FIELDS", "ContextVariable", "Shape",
+           "money_sentence", "paragraphs", "report_context", "summary_row"]
+
+WAN = "万元"
 
 
 class Shape(StrEnum):
@@ -44,6 +55,8 @@ class ContextVariable:
     fields: frozenset[str] = frozenset()
 
 
+MONEY_FIELDS = frozenset({"initial", "adjusted", "spent"})
+
 # The template's field table, in the order templates/README.md documents it.
 CONTEXT_VARIABLES: tuple[ContextVariable, ...] = (
     ContextVariable("title", Shape.TEXT),
@@ -55,17 +68,25 @@ CONTEXT_VARIABLES: tuple[ContextVariable, ...] = (
     ContextVariable("overview", Shape.TEXT_LIST),
     ContextVariable("money_sentence", Shape.TEXT),
     ContextVariable("annual_goal", Shape.TEXT),
+    ContextVariable("goal_sentence", Shape.TEXT),
     ContextVariable("principles", Shape.TEXT_LIST),
     ContextVariable("performance", Shape.TEXT_LIST),
-    ContextVariable("budget", Shape.RECORD,
-                    frozenset({"initial", "adjusted", "spent", "rate", "weight", "score"})),
-    ContextVariable("funding", Shape.RECORD_LIST, frozenset({"source", "initial", "adjusted", "spent"})),
+    ContextVariable("budget", Shape.RECORD, MONEY_FIELDS | {"rate", "weight", "score", "balance"}),
+    ContextVariable("budget_deviation", Shape.TEXT),
+    ContextVariable("funding", Shape.RECORD_LIST, MONEY_FIELDS | {"source"}),
+    ContextVariable("sources", Shape.RECORD_LIST, MONEY_FIELDS | {"label"}),
     ContextVariable("indicators", Shape.RECORD_LIST,
                     frozenset({"level1", "level2", "name", "target", "actual", "unit", "weight", "score",
-                               "deviation"})),
+                               "deviation", "fraction"})),
     ContextVariable("weight_total", Shape.TEXT),
     ContextVariable("total_score", Shape.TEXT),
     ContextVariable("grade", Shape.TEXT),
+    ContextVariable("conclusion", Shape.TEXT),
+    ContextVariable("problems", Shape.TEXT_LIST),
+    ContextVariable("improvements", Shape.TEXT_LIST),
+    ContextVariable("signature", Shape.TEXT),
+    ContextVariable("report_date", Shape.TEXT),
+    ContextVariable("report_date_iso", Shape.TEXT),
 )
 
 
@@ -75,44 +96,57 @@ def fields_by_name(shape: Shape) -> Mapping[str, frozenset[str]]:
 
 
 # Views of the table for the template check: every variable name, the fields of each dict
-# (budget), the fields of each item of the lists of dicts (funding, indicators).
+# (budget), the fields of each item of the lists of dicts (funding, sources, indicators).
 CONTEXT_KEYS: frozenset[str] = frozenset(v.name for v in CONTEXT_VARIABLES)
 DICT_FIELDS: Mapping[str, frozenset[str]] = fields_by_name(Shape.RECORD)
 ITEM_FIELDS: Mapping[str, frozenset[str]] = fields_by_name(Shape.RECORD_LIST)
 
 
-def paragraphs(text: str) -> list[str]:
-    """Paragraphs of a text cell: a blank line separates them; single line breaks are kept apart too."""
-    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
-    return [line for line in lines if line]
+def goal_sentence(result: ProjectResult) -> str:
+    """年度目标 folded into prose with exactly one closing 。, "" without one."""
+    goal = sentence_body(result.project.annual_goal)
+    return f"该项目年度总体目标是：{goal}。" if goal else ""
 
 
-def money_sentence(result: ProjectResult) -> str:
-    """The sentence that says what happened to the money, honest when not all was spent."""
-    year = result.project.year
-    if result.spent_wan == result.adjusted_budget_wan:
-        return f"{year}年度{result.project.name}{money_text(result.spent_wan)}万元使用完毕。"
-    return (f"{year}年度全年预算{money_text(result.adjusted_budget_wan)}万元，"
-            f"实际执行{money_text(result.spent_wan)}万元，预算执行率{percent(result.execution_rate)}。")
+def conclusion(result: ProjectResult) -> str:
+    """The conclusion with score and grade: 经自评，该项目得分97.85分，评价等级为优。"""
+    return f"经自评，该项目得分{score(result.total_score)}分，评价等级为{result.grade}。"
+
+
+def amount_text(value: Decimal, unit: str, typed: str = "") -> str:
+    """A target or value with its unit: 万元 with two decimals (90.00万元), other numbers as typed
+    (1,000件) or without trailing zeros (74批)."""
+    if unit == WAN:
+        return f"{money_table(value)}{unit}"
+    return f"{typed}{unit}" if typed else quantity(value, unit)
 
 
 def target_text(result: IndicatorResult) -> str:
-    """指标值 as the table shows it: direction, number and unit (≥90%), or the 定性 text."""
+    """指标值 as the office typed it: its operator (">95%" stays ">95%"), its number ("≥1,000件"),
+    万元 with two decimals ("≤90.00万元"); the 定性 text as typed."""
     ind = result.indicator
     if ind.qualitative or ind.target is None:
         return ind.target_text
-    return f"{ind.direction}{quantity(ind.target, ind.unit)}"
+    return f"{ind.typed_operator or ind.direction}{amount_text(ind.target, ind.unit, ind.typed_number)}"
 
 
 def actual_text(result: IndicatorResult) -> str:
-    """完成值 as the table shows it: one decimal for rates from 分子/分母, as typed otherwise."""
+    """完成值 as the table shows it: one decimal for rates from 分子/分母, 万元 with two decimals,
+    as typed otherwise."""
     ind = result.indicator
     if result.actual is None:
         return ind.actual_text
     if result.from_fraction:
-        places = 1 if ind.unit == "%" else 2
-        return f"{fixed(result.actual, places)}{ind.unit}"
-    return quantity(result.actual, ind.unit)
+        return computed_value(result.actual, ind.unit)
+    return amount_text(result.actual, ind.unit)
+
+
+def fraction_text(result: IndicatorResult) -> str:
+    """分子/分母 as typed numbers ("59/61"), "" when the indicator has none."""
+    ind = result.indicator
+    if ind.numerator is None or ind.denominator is None:
+        return ""
+    return f"{plain_number(ind.numerator)}/{plain_number(ind.denominator)}"
 
 
 def indicator_row(result: IndicatorResult) -> dict[str, str]:
@@ -128,12 +162,42 @@ def indicator_row(result: IndicatorResult) -> dict[str, str]:
         "weight": weight(ind.weight),
         "score": score(result.score),
         "deviation": ind.deviation,
+        "fraction": fraction_text(result),
     }
 
 
-def report_context(result: ProjectResult) -> dict[str, object]:
-    """The complete, formatted context of one project's report."""
+def in_form_order(results: Sequence[IndicatorResult]) -> list[IndicatorResult]:
+    """Indicators in the official form's order (产出 → 效益 → 满意度 → 成本, each 二级 in its
+    order); a stable sort, so indicators of one 二级 keep the workbook's order."""
+    return sorted(results, key=lambda r: level_rank(r.indicator.level1, r.indicator.level2))
+
+
+def source_rows(funding: Sequence[Funding]) -> list[dict[str, str]]:
+    """The form's three 其中 rows (财政拨款, 上年结转, 其他资金), each summed over the project's rows
+    of that source; a source the project has no row of shows empty amounts."""
+    rows: list[dict[str, str]] = []
+    for label in FUNDING_SOURCES:
+        mine = [f for f in funding if f.source == label]
+        if not mine:
+            rows.append({"label": label, "initial": "", "adjusted": "", "spent": ""})
+            continue
+        rows.append({
+            "label": label,
+            "initial": money_table(sum((f.initial_budget_wan for f in mine), Decimal(0))),
+            "adjusted": money_table(sum((f.adjusted_budget_wan for f in mine), Decimal(0))),
+            "spent": money_table(sum((f.spent_wan for f in mine), Decimal(0))),
+        })
+    return rows
+
+
+def report_context(result: ProjectResult, run_date: date) -> dict[str, object]:
+    """The complete, formatted context of one project's report.
+
+    `run_date` is the run's date (decided once per run by the caller, from SOURCE_DATE_EPOCH or
+    the calendar): the report's date when the project gives no 报告日期.
+    """
     project = result.project
+    day = project.report_date or run_date
     return {
         "title": f"{project.name}绩效评价报告",
         "project_id": project.project_id,
@@ -144,6 +208,7 @@ def report_context(result: ProjectResult) -> dict[str, object]:
         "overview": paragraphs(project.overview),
         "money_sentence": money_sentence(result),
         "annual_goal": project.annual_goal,
+        "goal_sentence": goal_sentence(result),
         "principles": list(project.principles),
         "performance": paragraphs(project.performance),
         "budget": {
@@ -153,7 +218,9 @@ def report_context(result: ProjectResult) -> dict[str, object]:
             "rate": percent(result.execution_rate),
             "weight": weight(result.budget_weight),
             "score": score(result.budget_score),
+            "balance": money_table(balance(result)),
         },
+        "budget_deviation": project.budget_deviation or "",
         "funding": [
             {
                 "source": f.source,
@@ -163,10 +230,17 @@ def report_context(result: ProjectResult) -> dict[str, object]:
             }
             for f in project.funding
         ],
-        "indicators": [indicator_row(r) for r in result.indicators],
+        "sources": source_rows(project.funding),
+        "indicators": [indicator_row(r) for r in in_form_order(result.indicators)],
         "weight_total": weight(result.weight_total),
         "total_score": score(result.total_score),
         "grade": result.grade,
+        "conclusion": conclusion(result),
+        "problems": paragraphs(project.problems),
+        "improvements": paragraphs(project.improvements),
+        "signature": project.signature or project.implementing_unit,
+        "report_date": chinese_date(day),
+        "report_date_iso": day.isoformat(),
     }
 
 

@@ -1,7 +1,9 @@
-"""The only place numbers become text: half-up rounding on exact decimals, 万元, percentages."""
+"""The only place numbers and dates become text: half-up rounding on exact decimals, 万元, percentages,
+dates as documents print them."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 HUNDRED = Decimal(100)
@@ -53,3 +55,14 @@ def score(value: Decimal) -> str:
 def weight(value: Decimal) -> str:
     """A 分值 as typed, without trailing zeros (15, 7.5)."""
     return plain_number(value)
+
+
+def computed_value(value: Decimal, unit: str) -> str:
+    """A value computed from 分子/分母 as the 自评表 shows it: a rate with one decimal (96.7%),
+    anything else with two (12.00件, 1.08万元)."""
+    return f"{fixed(value, 1 if unit == '%' else 2)}{unit}"
+
+
+def chinese_date(day: date) -> str:
+    """A date as a document's 成文日期 (GB/T 9704): 2021年3月15日, no leading zeros."""
+    return f"{day.year}年{day.month}月{day.day}日"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pipeline.core import headers
-from pipeline.core.formatting import HUNDRED, fixed, plain_number, round_half_up, score
+from pipeline.core.formatting import HUNDRED, computed_value, plain_number, round_half_up, score
 from pipeline.core.profile import AtMostRule, ScoringProfile
 from pipeline.core.records import Indicator, Project
 from pipeline.errors import Problem, Severity
@@ -136,19 +136,27 @@ def warning(indicator: Indicator, column: str, value: str, message: str) -> Prob
                    f"{where}{message}")
 
 
+def typed_actual_disagrees(indicator: Indicator, computed: Decimal) -> bool:
+    """Whether a typed 实际完成值 disagrees, at its shown precision, with 分子/分母's `computed`."""
+    if indicator.actual is None:
+        return False
+    places = shown_precision(indicator.unit, indicator.actual)
+    return round_half_up(computed, places) != round_half_up(indicator.actual, places)
+
+
 def typed_actual_warnings(indicator: Indicator, numerator: Decimal, denominator: Decimal,
                           computed: Decimal) -> list[Problem]:
-    """The 警告 when a typed 实际完成值 disagrees, at its shown precision, with 分子/分母's `computed`."""
-    if indicator.actual is None:
+    """The 警告 when a typed 实际完成值 disagrees with 分子/分母's `computed`: it says what the report
+    does (the 自评表 shows and scores the computed value) and nothing more (the narrative is the
+    officer's text and is checked on its own, in `narrative.py`)."""
+    if not typed_actual_disagrees(indicator, computed):
         return []
-    places = shown_precision(indicator.unit, indicator.actual)
-    if round_half_up(computed, places) == round_half_up(indicator.actual, places):
-        return []
+    shown = computed_value(computed, indicator.unit)
     return [warning(
         indicator, headers.ACTUAL, indicator.actual_text,
         f"填写为 {indicator.actual_text}，但按分子/分母 {plain_number(numerator)}/"
-        f"{plain_number(denominator)} 计算为 {fixed(computed, places)}{indicator.unit}，"
-        "已采用计算值")]
+        f"{plain_number(denominator)} 计算为 {shown}：自评表采用计算值 {shown} 并据此评分，"
+        "请核对此格或分子、分母")]
 
 
 def evaluate_indicator(indicator: Indicator, profile: ScoringProfile) -> tuple[IndicatorResult, list[Problem]]:
@@ -172,8 +180,8 @@ def evaluate_indicator(indicator: Indicator, profile: ScoringProfile) -> tuple[I
         if indicator.self_score is not None and abs(indicator.self_score - result.score) > SCORE_TOLERANCE:
             found.append(warning(
                 indicator, headers.SELF_SCORE, plain_number(indicator.self_score),
-                f"填写为 {plain_number(indicator.self_score)}，按完成值计算的得分为 {score(result.score)}，"
-                "已采用计算值"))
+                f"填写为 {plain_number(indicator.self_score)}，按完成值计算的得分为 {score(result.score)}："
+                f"自评表采用计算得分 {score(result.score)}"))
     if not fully_met(result, profile) and not indicator.deviation.strip():
         found.append(warning(indicator, headers.DEVIATION, "",
                              "为空：该指标未完全达成，请说明偏差原因及改进措施"))

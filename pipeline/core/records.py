@@ -7,6 +7,7 @@ downstream (scores, report contexts) works on them without pandas.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 
@@ -40,6 +41,11 @@ class Indicator:
     denominator: Decimal | None
     self_score: Decimal | None
     deviation: str
+    # The target as the office typed it, for the report (scoring reads `direction` and `target`):
+    # the operator typed in the cell or in 指标方向 (">" stays ">", ASCII ">=" becomes "≥"; ""
+    # when none was typed) and the number as typed ("1,000"; "" when the cell held a number).
+    typed_operator: str = ""
+    typed_number: str = ""
 
     @property
     def qualitative(self) -> bool:
@@ -64,3 +70,12 @@ class Project:
     funding: tuple[Funding, ...]
     principles: tuple[str, ...]
     indicators: tuple[Indicator, ...]
+    # The optional columns of the report's ending. `budget_deviation` is None when the workbook
+    # has no 预算执行偏差原因 column at all (an older workbook, not asked for a reason), "" when
+    # the column is there and the cell is empty. `signature` "" means 实施单位; `report_date`
+    # None means the run's date.
+    budget_deviation: str | None = None
+    problems: str = ""
+    improvements: str = ""
+    signature: str = ""
+    report_date: date | None = None

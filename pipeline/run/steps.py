@@ -13,10 +13,12 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -26,6 +28,7 @@ from pipeline.contract.schemas import SHEET_LAYOUTS
 from pipeline.contract.validate import validate_workbook
 from pipeline.core.context import report_context, summary_row
 from pipeline.core.indicators import ProjectResult, evaluate
+from pipeline.core.narrative import with_narrative_warnings
 from pipeline.core.profile import ScoringProfile
 from pipeline.core.records import Project
 from pipeline.docx.checkreport import invalid_message
@@ -193,8 +196,23 @@ def release_free_memory() -> None:
 
 
 def evaluate_projects(projects: Sequence[Project], profile: ScoringProfile) -> list[ProjectResult]:
-    """Every project's evaluation, in workbook order."""
-    return [evaluate(p, profile) for p in projects]
+    """Every project's evaluation, in workbook order, with the 警告 of its figures and of its
+    narrative (where the officer's text contradicts them)."""
+    return [with_narrative_warnings(evaluate(p, profile)) for p in projects]
+
+
+# The reports' dates are the office's calendar dates (China keeps one zone, without summer time).
+REPORT_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def run_date(environ: Mapping[str, str], now: datetime | None = None) -> date:
+    """The date a run gives reports without a 报告日期: that of SOURCE_DATE_EPOCH (seconds since
+    1970 UTC, the reproducible-builds convention) in Asia/Shanghai when it is set to a whole
+    number, so that reruns are byte-identical; else today's date there (`now` for tests)."""
+    epoch = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC).astimezone(REPORT_ZONE).date()
+    return (now or datetime.now(UTC)).astimezone(REPORT_ZONE).date()
 
 
 def check_templates(names: Iterable[str], settings: Settings) -> str | None:
@@ -301,6 +319,7 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings)
     warnings = list(checked.problems)
     computed = 0.0
     size = chunk_size_for(len(projects), settings.workers or os.cpu_count() or 1, settings.chunk_size)
+    day = run_date(os.environ)  # once per run: every report of the workbook carries the same date
     # One chunk at a time: a province's evaluated projects and report contexts are never all
     # in memory at once, only the summary rows and the warnings.
     with without_cyclic_gc():
@@ -309,7 +328,7 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings)
             evaluated = time.perf_counter()
             results = evaluate_projects(projects[chunk], settings.profile)
             computed += time.perf_counter() - evaluated
-            items = [(filename, template, report_context(result))
+            items = [(filename, template, report_context(result, day))
                      for result, filename, template in zip(results, filenames[chunk], templates[chunk], strict=True)]
             path = chunk_dir / f"chunk-{number:06d}.json"
             path.write_bytes(orjson.dumps(items))
