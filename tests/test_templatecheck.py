@@ -124,7 +124,9 @@ def test_syntax_error_is_placed_at_the_paragraph_that_causes_it(
     ["{{ budget.adjustd }}"],
     ["{{ title.__class__ }}"],
     ["{%p if title %}"],
-], ids=["fine", "unknown", "unknown-field", "unsafe", "syntax"])
+    ["{{ title|money }}"],
+    ["{% if title %}{{ title|money }}{% endif %}"],
+], ids=["fine", "unknown", "unknown-field", "unsafe", "syntax", "custom-filter", "custom-filter-in-if"])
 def test_pipeline_refuses_exactly_the_templates_check_template_faults(tmp_path: Path, paragraphs: list[str]) -> None:
     path = build_template(tmp_path / "t.docx", paragraphs)
     check = check_template_file(path)
@@ -221,6 +223,13 @@ def test_cli_check_template_lists_every_finding_and_exits_2(tmp_path: Path, caps
     assert "  - 正文第1段「{{ titel }}」：使用了未提供的变量 titel" in err
     assert "  - 正文第2段「{{ ''.__class__ }}」：使用了不允许的写法（访问内部属性 __class__）" in err
     assert "  - 页眉第1段「{{ grde }}」：使用了未提供的变量 grde" in err
+
+
+def test_cli_check_template_names_a_custom_filter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = build_template(tmp_path / "过滤器.docx", ["{{ title }}", "金额：{{ budget.spent|money }} 万元"])
+    assert cli.main(["check-template", str(path)]) == 2
+    assert ("  - 正文第2段「金额：{{ budget.spent|money }} 万元」：使用了程序不提供的过滤器 money"
+            "（自定义过滤器不受支持，请改用 Jinja 自带的写法或程序提供的变量）") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("name", "content", "words"), [

@@ -136,6 +136,7 @@ _HUGE_PROBE = textwrap.dedent("""
     from tests.test_render import SAMPLE_CONTEXT
     path, count = Path(sys.argv[1]), int(sys.argv[2])
     context = {**SAMPLE_CONTEXT, "n": count}
+    imported_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def measured(step):
         tracemalloc.start()
@@ -155,6 +156,7 @@ _HUGE_PROBE = textwrap.dedent("""
         "compiled": measured(lambda: len(CompiledTemplate.from_path(path).render(context))),
     }
     result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["imported_mb"] = imported_mb
     print(json.dumps(result, ensure_ascii=False))
 """)
 
@@ -179,7 +181,9 @@ def test_huge_repetition_or_power_is_refused_by_the_check_and_by_the_sandbox_in_
         assert "已拒绝渲染" in rendered["outcome"], rendered
         assert rendered["seconds"] < 0.5, rendered
         assert rendered["peak_mb"] < 20, rendered
-    assert result["maxrss_mb"] < 400, result
+    # The whole process, C allocations included, grows by far less than the 300 MB the expression
+    # asks for (tracemalloc's own bookkeeping is most of the growth).
+    assert result["maxrss_mb"] - result["imported_mb"] < 200, result
 
 
 def test_the_sandbox_compiles_repetition_and_power_into_its_checked_call() -> None:

@@ -8,20 +8,30 @@ python-docx, patches the XML, compiles it with Jinja, renders and saves the whol
   refers to, the footnotes part and the string core properties) are patched with docxtpl's own
   `DocxTemplate.patch_xml` and compiled with our sandboxed environment
   (`pipeline.docx.render.jinja_environment`);
-* every other member of the zip is kept as its already-compressed bytes and copied raw.
+* every other member of the zip is kept as its already-compressed bytes and copied raw;
+* what docxtpl's repairs will need is decided from the template alone: which tables its
+  `fix_tables` may change for some data (`tablefix.tables_can_change`), whether the template
+  uses the merge style of `merge.py` in a table, whether the body has drawings.
 
 A render then runs the compiled templates with the post-processing docxtpl 0.20.2 applies after
 Jinja (`render_xml_part`: the ``{_{`` replacements and `resolve_listing`; for the body also
-`fix_tables` and the wp:docPr renumbering of `fix_docpr_ids`), serializes the parts as
-python-docx would, and writes a zip with a fixed timestamp and the template's member order, so
-the same context always gives the same bytes. Two shortcuts keep the XML the same: a body that
-needs neither fix (no ``{%tc %}``, no drawings, tables unchanged by `fix_tables`) and parses as
-XML is spliced into the serialized document as rendered, with the canonical XML docxtpl's
-re-serialization would give; and a header or footer without any Jinja tag is rendered once.
+`fix_tables` and the wp:docPr renumbering of `fix_docpr_ids`), adds the product's own (the
+vertical merge, the report's date in docProps/core.xml), serializes the parts as python-docx
+would, and writes a zip with a fixed timestamp and the template's member order. Nothing learnt
+while rendering one report is kept for the next: the same context always gives the same bytes,
+whatever was rendered before. Shortcuts that keep the XML the same: a well-formed body without
+drawings is spliced into the serialized document as rendered (the canonical XML docxtpl's
+re-serialization would give), its tables repaired and merged as text edits (`tabletext`,
+`mergetext`), tabs and line breaks resolved only in the paragraphs that hold them (`listing`);
+whether each body must be checked to be well-formed is decided from the template
+(`wellformed`); core.xml is cut once around its rendered values (`coreprops`); a header or
+footer without any Jinja tag is rendered once.
 
-Not supported (the pipeline's contexts are plain strings, lists and dicts): docxtpl objects that
-need a live python-docx part during rendering (InlineImage, Subdoc, build_url_id) and docxtpl's
-media/zipname replacement.
+Values that carry their own XML (RichText, Listing, a Subdoc of text) render as with docxtpl;
+when one is printed in the body, the whole body is repaired as docxtpl repairs it. What needs a
+live python-docx package while rendering is refused with a Chinese message naming it
+(`render.UnsupportedFeature`: InlineImage, RichText hyperlinks, Subdocs with pictures or made
+from a file), and so are docxtpl's media and zip-member replacements (`replace_pic` and the like).
 """
 
 from __future__ import annotations
@@ -32,14 +42,13 @@ import re
 import struct
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from xml.parsers import expat
 
 import docx
 import jinja2
-from docx.opc.coreprops import CoreProperties
 from docx.opc.oxml import serialize_part_xml
 from docx.oxml.ns import nsmap as DOCX_NSMAP
 from docx.oxml.parser import parse_xml as oxml_parse_xml
@@ -47,17 +56,23 @@ from docxtpl import DocxTemplate
 from jinja2 import meta
 from lxml import etree
 
+from pipeline.docx.coreprops import CorePart, core_part
+from pipeline.docx.listing import resolve_listing
+from pipeline.docx.merge import W_NS, merge_tables, table_merge_style
+from pipeline.docx.mergetext import merged
 from pipeline.docx.render import (
     NOT_A_DOCX,
+    RAW_OUTPUT,
     jinja_environment,
     template_bytes,
     template_error_message,
 )
+from pipeline.docx.tablefix import fixed_tables, tables_can_change
+from pipeline.docx.tabletext import ANY_FORMS, Forms, Unreadable, fixed_body, forms, plain_body
+from pipeline.docx.wellformed import always_well_formed
 from pipeline.errors import TemplateInvalid
 from pipeline.write.zipfiles import ZipMember, zip_bytes
 
-# The core properties docxtpl renders (DocxTemplate.render_properties).
-_PROPERTIES = ("author", "comments", "identifier", "language", "subject", "title")
 _FOOTNOTES_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
 
 # zlib level for the parts rendered per report: level 1 takes a third of the time of the
@@ -68,8 +83,8 @@ _MEMBER_MODE = 0o600
 
 _PARAGRAPH_OPEN = re.compile(r"<w:p([ >])")
 
-# DocxTemplate methods that do not depend on a loaded document (patch_xml, resolve_listing,
-# fix_tables) are called on this instance; it never opens a file.
+# DocxTemplate methods that do not depend on a loaded document (patch_xml, xml_to_string,
+# get_part_xml) are called on this instance; it never opens a file.
 _DOCXTPL = DocxTemplate(io.BytesIO(b""))
 
 
@@ -89,22 +104,17 @@ def _raw_member(archive: zipfile.ZipFile, raw_zip: bytes, info: zipfile.ZipInfo)
     return ZipMember(info.filename, info.compress_type, info.CRC, info.file_size, data)
 
 
-_TAGS = re.compile(r"<[^>]*>")
-_COLUMN_LOOP = re.compile(r"\{%-?\s*tc\s")
-_LISTING_CHARS = re.compile("[\t\a\n\f]")
+def _jinja_text(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    """docxtpl's render_xml_part up to resolve_listing: Jinja, then the {_{ replacements."""
+    # docxtpl's re.sub(r"\n<w:p([ >])", r"<w:p\1") as two plain replaces: same result, a tenth
+    # of the time (the regex expands its template once per paragraph).
+    dst = template.render(context).replace("\n<w:p ", "<w:p ").replace("\n<w:p>", "<w:p>")
+    return dst.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
 
 
 def _render_part(template: jinja2.Template, context: Mapping[str, Any]) -> str:
     """docxtpl's render_xml_part after Jinja: {_{ replacements and resolve_listing."""
-    # docxtpl's re.sub(r"\n<w:p([ >])", r"<w:p\1") as two plain replaces: same result, a tenth
-    # of the time (the regex expands its template once per paragraph).
-    dst = template.render(context).replace("\n<w:p ", "<w:p ").replace("\n<w:p>", "<w:p>")
-    dst = dst.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
-    # resolve_listing only rewrites \t \a \n \f inside text runs; without any of them it returns
-    # its input unchanged, after regex work that was 40% of a report's rendering time.
-    if not _LISTING_CHARS.search(dst):
-        return dst
-    return _DOCXTPL.resolve_listing(dst)
+    return resolve_listing(_jinja_text(template, context))
 
 
 def _well_formed(xml: bytes) -> bool:
@@ -134,42 +144,58 @@ def _jinja_source(patched: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Body:
-    """The main document part: the patched body template and the document without its body."""
+    """The main document part: the patched body template and the document without its body.
+
+    Everything it decides before rendering comes from the template alone; nothing learnt while
+    rendering one report is kept for the next."""
 
     name: str
     template: jinja2.Template
     root: etree._Element  # the w:document element with the body removed (copied per render)
     body_index: int
-    column_loops: bool  # the template has {%tc %} tags, so a row's cell count depends on data
-    # Whether docxtpl's fix_tables changes anything: learnt on the first render when it cannot
-    # depend on the data (no {%tc %}), then its table walk (a third of a render) is skipped.
-    tables_need_fixing: list[bool] = field(default_factory=list)
+    # fix_tables may change a table for some data ({%tr %} loops that can render no row,
+    # {%tc %} loops, {% colspan %}, a grid that does not fit the rows): repair per render.
+    fix_tables: bool
+    # The id of the style 表格文字（相同合并） when the template uses it in a table (merge.py).
+    merge_style: str | None = None
+    # The body's markup can be read as text (`tabletext.plain_body`): tables checked and merged,
+    # tabs and line breaks resolved, without parsing.
+    plain: bool = False
+    # Every rendering of the body is well-formed XML unless the data prints markup
+    # (`wellformed.always_well_formed`): no need to check each report with expat.
+    well_formed: bool = False
+    forms: Forms = ANY_FORMS  # how the template writes its table tags (`tabletext.forms`)
     # The serialized document before and after its body, when the body can be spliced in as
-    # rendered: no {%tc %} loops and no drawings (whose wp:docPr ids docxtpl renumbers).
+    # rendered: no drawings (whose wp:docPr ids docxtpl renumbers) and the usual w: prefix.
     direct: tuple[bytes, bytes] | tuple[()] = ()
 
-    def body_tree(self, xml: str) -> etree._Element:
-        """The rendered body parsed as docxtpl does, with fix_tables applied where it matters."""
-        if self.column_loops or not self.tables_need_fixing or self.tables_need_fixing[0]:
-            tree = _DOCXTPL.fix_tables(xml)  # same recovering parser as docxtpl
-            if not self.column_loops and not self.tables_need_fixing:
-                plain = etree.fromstring(xml, parser=etree.XMLParser(recover=True))
-                self.tables_need_fixing.append(etree.tostring(plain) != etree.tostring(tree))
-            return tree
-        return etree.fromstring(xml, parser=etree.XMLParser(recover=True))
-
     def render(self, context: Mapping[str, Any]) -> bytes:
-        xml = _render_part(self.template, context)
-        if self.direct and not self.tables_need_fixing:
-            self.body_tree(xml)  # learns, once, whether fix_tables changes anything
-        if self.direct and self.tables_need_fixing == [False]:
+        raw: list[str] = []
+        listening = RAW_OUTPUT.set(raw)
+        try:
+            xml = _jinja_text(self.template, context)
+        finally:
+            RAW_OUTPUT.reset(listening)
+        xml = resolve_listing(xml, flat=self.plain and not raw)
+        # Markup printed by the data (RichText, Subdoc, |safe) may bring tables or drawings the
+        # template does not show, or break the nesting: then the body is parsed, repaired and
+        # renumbered as docxtpl does.
+        sound = not raw
+        if sound:
             rendered = xml.encode("utf-8")
-            if _well_formed(rendered):
-                # What the parse and re-serialization below would give, but for the redundant
-                # namespace declarations the body keeps (same canonical XML, pinned by a test):
-                # half of a report's rendering time, spared.
-                return self.direct[0] + rendered + self.direct[1]
-        tree = self.body_tree(xml)
+            sound = self.well_formed or _well_formed(rendered)
+            if sound and self.direct:
+                before, after = self.direct
+                spliced = self.spliced(xml, rendered)
+                if spliced is not None:
+                    # What the parse and re-serialization below would give, but for the redundant
+                    # namespace declarations the body keeps (same canonical XML, pinned by a test).
+                    return before + spliced + after
+        tree = etree.fromstring(xml, parser=etree.XMLParser(recover=True))  # as docxtpl parses it
+        if self.fix_tables or not sound:  # a repaired body may hold tables the template does not
+            fixed_tables(tree)
+        if self.merge_style:
+            merge_tables(tree, self.merge_style)
         ids = 1000
         for element in tree.xpath("//wp:docPr", namespaces=DOCX_NSMAP):
             ids += 1
@@ -177,6 +203,20 @@ class _Body:
         root = copy.deepcopy(self.root)
         root.insert(self.body_index, tree)
         return serialize_part_xml(root)
+
+    def spliced(self, xml: str, rendered: bytes) -> bytes | None:
+        """The well-formed rendered body (`rendered` is its UTF-8) as it goes into the document,
+        its tables repaired and merged as text (`tabletext`); None when it has to be parsed."""
+        if not self.fix_tables and not self.merge_style:
+            return rendered
+        if not self.plain:
+            return None
+        try:
+            done = fixed_body(xml, self.forms) if self.fix_tables else xml
+            done = merged(done, self.merge_style, self.forms) if self.merge_style else done
+        except Unreadable:
+            return None
+        return rendered if done is xml else done.encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,26 +243,6 @@ class _Footnotes:
         return _render_part(self.template, context).encode("utf-8")
 
 
-@dataclass(frozen=True, slots=True)
-class _CoreProperties:
-    """docProps/core.xml: the string properties docxtpl renders as templates."""
-
-    name: str
-    element: etree._Element
-    templates: tuple[tuple[str, str, jinja2.Template], ...]  # (property, initial, template)
-    unchanged: ZipMember  # the part with every property at its initial value, precompressed
-
-    def member(self, context: Mapping[str, Any]) -> ZipMember:
-        values = [(prop, template.render(context)) for prop, _, template in self.templates]
-        if all(value == initial for (_, value), (_, initial, _) in zip(values, self.templates, strict=True)):
-            return self.unchanged
-        element = copy.deepcopy(self.element)
-        properties = CoreProperties(element)
-        for prop, value in values:
-            setattr(properties, prop, value)
-        return _compressed(self.name, serialize_part_xml(element))
-
-
 _Rendered = _Body | _HeaderFooter | _Footnotes
 
 
@@ -238,7 +258,7 @@ class CompiledTemplate:
         variables: frozenset[str],
         members: list[ZipMember | str],
         parts: list[_Rendered],
-        core: _CoreProperties | None,
+        core: CorePart | None,
         sources: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.name = name
@@ -249,6 +269,22 @@ class CompiledTemplate:
         self._members = members  # a ZipMember to copy, or the name of a part rendered per report
         self._parts = parts  # in docxtpl's rendering order: body, headers, footers, footnotes
         self._core = core
+
+    def replace_pic(self, *_: object, **__: object) -> NoReturn:
+        """docxtpl's replace_pic: refused (the pictures of a compiled template are copied as they are)."""
+        raise TemplateInvalid(_replacement_refused(self.name, "replace_pic", "替换模板中的图片"))
+
+    def replace_media(self, *_: object, **__: object) -> NoReturn:
+        """docxtpl's replace_media: refused."""
+        raise TemplateInvalid(_replacement_refused(self.name, "replace_media", "替换模板中的媒体文件"))
+
+    def replace_embedded(self, *_: object, **__: object) -> NoReturn:
+        """docxtpl's replace_embedded: refused."""
+        raise TemplateInvalid(_replacement_refused(self.name, "replace_embedded", "替换模板中嵌入的文档"))
+
+    def replace_zipname(self, *_: object, **__: object) -> NoReturn:
+        """docxtpl's replace_zipname: refused."""
+        raise TemplateInvalid(_replacement_refused(self.name, "replace_zipname", "替换模板压缩包中的文件"))
 
     def __reduce__(self) -> tuple[object, tuple[str, bytes]]:
         # Compiled Jinja templates do not pickle: a worker process recompiles from the bytes.
@@ -283,10 +319,13 @@ class CompiledTemplate:
         body_index = root.index(body)
         root.remove(body)
         body_source = _jinja_source(body_patched)
-        column_loops = bool(_COLUMN_LOOP.search(_TAGS.sub("", body_xml)))
+        splice = ("docPr" not in body_xml and body_xml.startswith("<w:body")
+                  and document.element.body.nsmap.get("w") == W_NS)
         parts: list[_Rendered] = [
-            _Body(_zip_name(main), env.from_string(body_source), root, body_index, column_loops=column_loops,
-                  direct=() if column_loops or "docPr" in body_xml else _around_body(root, body_index))
+            _Body(_zip_name(main), env.from_string(body_source), root, body_index,
+                  fix_tables=tables_can_change(body_patched), merge_style=table_merge_style(document),
+                  plain=plain_body(body_patched), well_formed=always_well_formed(body_patched), forms=forms(body_patched),
+                  direct=_around_body(root, body_index) if splice else ())
         ]
         sources = [body_patched]
         compiled_sources = [(_zip_name(main), body_source)]
@@ -318,7 +357,7 @@ class CompiledTemplate:
                     template = env.from_string(compiled_sources[-1][1])
                     parts.append(_Footnotes(_zip_name(part), template))
 
-        core = _core_properties(document, env)
+        core = core_part(document, env, _zip_name, _compressed)
         if core is not None:
             seen.add(core.name)
             compiled_sources.extend((f"{core.name}#{prop}", initial) for prop, initial, _ in core.templates)
@@ -348,7 +387,7 @@ class CompiledTemplate:
         context = dict(context)
         try:
             rendered = {part.name: part.render(context) for part in self._parts}
-            core = self._core.member(context) if self._core is not None else None
+            core = self._core.member(context, _compressed) if self._core is not None else None
         except (jinja2.TemplateError, etree.XMLSyntaxError) as exc:
             raise TemplateInvalid(template_error_message(self.name, exc)) from exc
         except Exception as exc:  # noqa: BLE001 - raised by an expression in the template
@@ -365,28 +404,12 @@ class CompiledTemplate:
         return zip_bytes(members, mode=_MEMBER_MODE)
 
 
+def _replacement_refused(name: str, method: str, what: str) -> str:
+    """The message refusing one of docxtpl's replacement methods."""
+    return (f"模板 {name} 无法渲染：不支持 docxtpl 的 {method}（{what}）；"
+            "报告渲染把模板的其他部件原样复制，请直接在模板中替换后再使用")
+
+
 def _zip_name(part: Any) -> str:
     """The zip member name of a python-docx part (its partname without the leading slash)."""
     return str(part.partname).lstrip("/")
-
-
-def _core_properties(document: Any, env: jinja2.Environment) -> _CoreProperties | None:
-    """The compiled core properties, or None when the template has no core properties part."""
-    from docx.opc.constants import RELATIONSHIP_TYPE as RT
-
-    package = document.part.package
-    try:
-        part = package.part_related_by(RT.CORE_PROPERTIES)
-    except KeyError:
-        return None
-    element = copy.deepcopy(part.element)
-    properties = CoreProperties(element)
-    templates = tuple(
-        (prop, getattr(properties, prop), env.from_string(getattr(properties, prop)))
-        for prop in _PROPERTIES
-    )
-    for prop, initial, _ in templates:
-        setattr(properties, prop, initial)  # docxtpl always writes them back
-    name = _zip_name(part)
-    unchanged = _compressed(name, serialize_part_xml(element))
-    return _CoreProperties(name, copy.deepcopy(part.element), templates, unchanged)

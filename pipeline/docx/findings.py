@@ -15,6 +15,7 @@ class FindingKind(StrEnum):
     SYNTAX = "标签语法错误"
     UNKNOWN = "未提供的变量"
     UNSAFE = "不允许的写法"
+    UNSUPPORTED = "不支持的功能"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 import re
 
-from jinja2 import nodes
+from jinja2 import Environment, nodes
 from jinja2.sandbox import (
     UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
     UNSAFE_COROUTINE_ATTRIBUTES,
@@ -22,7 +22,7 @@ from jinja2.sandbox import (
 )
 
 from pipeline.docx.findings import FindingKind, Issue
-from pipeline.docx.render import MAX_REPETITION, oversized
+from pipeline.docx.render import MAX_REPETITION, oversized, unknown_filter_message
 
 # Attributes the sandbox refuses beyond the `_` prefix: type.mro, and the frame/code/traceback
 # attributes that lead from a generator, coroutine or traceback back to Python's internals.
@@ -231,4 +231,16 @@ def size_issues(tree: nodes.Template) -> list[Issue]:
             reason = f"乘方 ** 的指数 {right:,} 过大，结果可能极大；指数最多 {MAX_EXPONENT}"
         if reason is not None:
             issues.append(Issue(FindingKind.UNSAFE, name, f"使用了不允许的写法（{reason}）", node.lineno))
+    return issues
+
+
+def filter_issues(tree: nodes.Template, env: Environment) -> list[Issue]:
+    """Each filter or test the environment does not have: a custom one of another program
+    (docxtpl lets its caller add filters; the report renderer has only Jinja's own)."""
+    issues: list[Issue] = []
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        kind, known = ("filter", env.filters) if isinstance(node, nodes.Filter) else ("test", env.tests)
+        if node.name not in known:
+            message = unknown_filter_message(f"No {kind} named '{node.name}'") or node.name
+            issues.append(Issue(FindingKind.UNSUPPORTED, node.name, message, node.lineno))
     return issues

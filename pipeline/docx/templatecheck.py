@@ -6,7 +6,8 @@ the Jinja syntax trees for what can be decided without rendering anything:
 * syntax errors (an unclosed ``{%p if %}``, a misspelt tag), found here;
 * variables and fields the pipeline does not provide (`contextrules`, from the template's field
   table in `pipeline.core.context`);
-* unsafe access and results that may be huge (`sandboxrules`).
+* unsafe access and results that may be huge (`sandboxrules`);
+* filters and tests the renderer does not have (a custom filter of another program), named.
 
 The sandbox would refuse all of these while rendering; finding them here stops a run before its
 first report and tells the clerk where to look. Each finding names its place as a clerk sees the
@@ -34,8 +35,8 @@ from pipeline.docx.placement import (
     skeleton,
     source_place,
 )
-from pipeline.docx.render import NOT_A_DOCX, jinja_environment
-from pipeline.docx.sandboxrules import size_issues, unsafe_issues
+from pipeline.docx.render import NOT_A_DOCX, jinja_environment, unknown_filter_message
+from pipeline.docx.sandboxrules import filter_issues, size_issues, unsafe_issues
 from pipeline.errors import TemplateInvalid
 
 # Block tags that need an end tag: the last one left open is where an unclosed block starts.
@@ -71,6 +72,23 @@ def unclosed_block_line(source: str) -> int | None:
     return stack[-1][1] if stack else None
 
 
+def unknown_filter_findings(exc: jinja2.TemplateSyntaxError,
+                            parts: dict[str, list[Paragraph]], env: jinja2.Environment) -> list[Finding]:
+    """Every use of a filter or test the renderer does not have, placed; [] when `exc` is not that."""
+    message = unknown_filter_message(exc.message or "")
+    if message is None:
+        return []
+    findings: list[Finding] = []
+    for paragraphs in parts.values():
+        try:
+            tree = env.parse(skeleton(paragraphs))
+        except jinja2.TemplateSyntaxError:
+            continue
+        findings += [Finding(issue.kind, issue.name, issue.message, line_place(paragraphs, issue.lineno))
+                     for issue in filter_issues(tree, env)]
+    return findings or [Finding(FindingKind.UNSUPPORTED, "", message)]
+
+
 def syntax_finding(exc: jinja2.TemplateSyntaxError,
                    parts: dict[str, list[Paragraph]], env: jinja2.Environment) -> Finding:
     """The syntax error, placed at the paragraph the skeleton of some part fails on."""
@@ -98,7 +116,8 @@ def source_issues(source: str, unknown: frozenset[str], env: jinja2.Environment)
     seen = {(i.name, i.lineno) for i in written}
     folded = [i for i in unsafe_issues(optimize(env.parse(source), env)) if (i.name, i.lineno) not in seen]
     # `*` and `**` are never folded (the sandbox intercepts them), so the tree as written suffices.
-    return written + folded + size_issues(env.parse(source)) + unknown_issues(env.parse(source), unknown) + field_issues(env.parse(source))
+    return (written + folded + size_issues(env.parse(source)) + unknown_issues(env.parse(source), unknown)
+            + field_issues(env.parse(source)) + filter_issues(env.parse(source), env))
 
 
 def part_findings(part: str, source: str, paragraphs: Sequence[Paragraph],
@@ -142,7 +161,8 @@ def template_check(name: str, data: bytes) -> TemplateCheck:
     except TemplateInvalid as exc:
         cause = exc.__cause__
         if isinstance(cause, jinja2.TemplateSyntaxError):
-            return TemplateCheck(name, None, (syntax_finding(cause, parts, env),))
+            unknown_filters = unknown_filter_findings(cause, parts, env)
+            return TemplateCheck(name, None, tuple(unknown_filters) or (syntax_finding(cause, parts, env),))
         reason = str(exc).removeprefix(f"模板 {name} ")
         return TemplateCheck(name, None, (Finding(FindingKind.UNREADABLE, "", reason),))
     findings = [finding for part, source in compiled.sources
