@@ -34,9 +34,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/ruff format --check .
 
-# Regenerate the shipped default template and example workbook from their scripts.
+# Regenerate the shipped templates (the short report and the 财预〔2020〕10号 附件3 full report)
+# and the example workbook from their scripts.
 template: $(STAMP)
 	$(BIN)/python scripts/make_template.py templates/report.docx
+	$(BIN)/python scripts/make_template.py --outline full templates/full_report.docx
 
 example: $(STAMP)
 	$(BIN)/python scripts/make_example.py input/2020年度项目支出绩效自评表.xlsx

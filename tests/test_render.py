@@ -43,6 +43,15 @@ CONTRACT_KEYS = {
     "weight_total",
     "total_score",
     "grade",
+    "goal_sentence",
+    "budget_deviation",
+    "sources",
+    "conclusion",
+    "problems",
+    "improvements",
+    "signature",
+    "report_date",
+    "report_date_iso",
 }
 
 SAMPLE_CONTEXT: dict[str, object] = {
@@ -58,6 +67,7 @@ SAMPLE_CONTEXT: dict[str, object] = {
     ],
     "money_sentence": "2020年度领导接访费用5万元使用完毕。",
     "annual_goal": "保障市党政领导按要求完成接访工作。",
+    "goal_sentence": "该项目年度总体目标是：保障市党政领导按要求完成接访工作。",
     "principles": [
         "充分发挥资金使用效能。",
         f"发挥领导接访包案机制作用。{SPECIAL}",
@@ -71,8 +81,15 @@ SAMPLE_CONTEXT: dict[str, object] = {
         "rate": "100.00%",
         "weight": "10",
         "score": "10.00",
+        "balance": "0.00",
     },
+    "budget_deviation": "",
     "funding": [{"source": "财政拨款", "initial": "5.00", "adjusted": "5.00", "spent": "5.00"}],
+    "sources": [
+        {"label": "财政拨款", "initial": "5.00", "adjusted": "5.00", "spent": "5.00"},
+        {"label": "上年结转", "initial": "", "adjusted": "", "spent": ""},
+        {"label": "其他资金", "initial": "", "adjusted": "", "spent": ""},
+    ],
     "indicators": [
         {
             "level1": "产出指标",
@@ -84,6 +101,7 @@ SAMPLE_CONTEXT: dict[str, object] = {
             "weight": "20",
             "score": "20.00",
             "deviation": "",
+            "fraction": "",
         },
         {
             "level1": "效益指标",
@@ -95,11 +113,18 @@ SAMPLE_CONTEXT: dict[str, object] = {
             "weight": "15",
             "score": "14.29",
             "deviation": f"个别积案历史久远{SPECIAL}",
+            "fraction": "12/14",
         },
     ],
     "weight_total": "100",
     "total_score": "96.34",
     "grade": "优",
+    "conclusion": "经自评，该项目得分96.34分，评价等级为优。",
+    "problems": ["个别事项办结用时较长。"],
+    "improvements": [f"落实包案机制。{SPECIAL}"],
+    "signature": "如皋市信访局",
+    "report_date": "2021年3月15日",
+    "report_date_iso": "2021-03-15",
 }
 
 
@@ -146,14 +171,15 @@ def report(renderer: Renderer) -> DocumentObject:
 def test_default_template_renders_title_headings_and_paragraphs(report: DocumentObject) -> None:
     body = texts(report)
     assert body[0] == "领导接访费用绩效评价报告"
-    for heading in ("一、项目情况", "二、使用原则", "三、项目绩效", "四、绩效自评表"):
+    for heading in ("一、项目情况", "二、使用原则", "三、项目绩效", "四、评价结论", "附件"):
         assert heading in body
     for paragraph in SAMPLE_CONTEXT["overview"]:  # type: ignore[union-attr]
         assert paragraph in body
     assert "2020年度领导接访费用5万元使用完毕。" in body
-    assert "年度总体目标：保障市党政领导按要求完成接访工作。" in body
+    assert "该项目年度总体目标是：保障市党政领导按要求完成接访工作。" in body
     assert "2020年度市信访局推动市党政领导接待信访群众 74 批 74 人次。" in body
-    assert "实施单位：如皋市信访局办公室　　主管部门：如皋市信访局" in body
+    assert body[body.index("四、评价结论") + 1] == "经自评，该项目得分96.34分，评价等级为优。"
+    assert not any(text.startswith("实施单位：") for text in body)
     assert not any(text.startswith("{%") for text in body)
 
 
@@ -161,70 +187,62 @@ def test_default_template_uses_named_styles(report: DocumentObject) -> None:
     styles = {paragraph.text: paragraph.style.name for paragraph in report.paragraphs}
     assert styles["领导接访费用绩效评价报告"] == "报告标题"
     assert styles["一、项目情况"] == "一级标题"
-    assert styles["2020年度领导接访费用5万元使用完毕。"] == "正文"
+    # Body text is Word's built-in Normal (正文 in Chinese Word), not a custom style named 正文.
+    assert styles["2020年度领导接访费用5万元使用完毕。"] == "Normal"
+    assert styles["（一）存在的问题及原因"] == "二级标题"
+    assert styles["2021年3月15日"] == "成文日期"
+    assert "正文" not in {style.name for style in report.styles}
 
 
 def test_special_characters_appear_exactly_as_typed(report: DocumentObject) -> None:
     body = texts(report)
     assert f"为做好领导接访工作，我局需按领导批示交办来访事项。{SPECIAL}" in body
     assert f"2. 发挥领导接访包案机制作用。{SPECIAL}" in body
-    cells = [cell.text for row in report.tables[0].rows for cell in row.cells]
+    cells = [cell.text for table in report.tables for row in table.rows for cell in row.cells]
     assert f"信访积案化解率{SPECIAL}" in cells
     assert f"个别积案历史久远{SPECIAL}" in cells
 
 
-def test_table_has_budget_row_one_row_per_indicator_and_total(report: DocumentObject) -> None:
+def test_form_head_has_the_budget_row_and_the_three_sources(report: DocumentObject) -> None:
     rows = [[cell.text for cell in row.cells] for row in report.tables[0].rows]
-    assert rows[0] == [
-        "一级指标",
-        "二级指标",
-        "三级指标",
-        "指标值",
-        "完成值",
-        "分值",
-        "得分",
-        "偏差原因分析及改进措施",
+    assert rows[0][:2] == ["项目名称", "领导接访费用"]
+    assert rows[1] == ["主管部门"] + ["如皋市信访局"] * 3 + ["实施单位"] + ["如皋市信访局办公室"] * 3
+    budget = next(row for row in rows if row[1] == "年度资金总额")
+    assert budget[2:] == ["5.00", "5.00", "5.00", "10", "100.00%", "10.00"]
+    sources = [row[1:] for row in rows if row[1].endswith(("财政拨款", "上年结转", "其他资金"))]
+    assert sources == [
+        ["其中：财政拨款", "5.00", "5.00", "5.00", "—", "—", "—"],
+        ["\u3000\u3000\u3000上年结转", "", "", "", "—", "—", "—"],
+        ["\u3000\u3000\u3000其他资金", "", "", "", "—", "—", "—"],
     ]
-    assert rows[1] == [
-        "预算执行",
-        "预算执行率",
-        "全年预算5.00万元，执行5.00万元",
-        "100%",
-        "100.00%",
-        "10",
-        "10.00",
-        "",
-    ]
-    assert rows[2] == [
-        "产出指标",
-        "数量指标",
-        "接待信访群众批次",
-        "≥60批",
-        "74批",
-        "20",
-        "20.00",
-        "",
-    ]
-    assert rows[3][:7] == ["效益指标", "社会效益指标", f"信访积案化解率{SPECIAL}"] + [
-        "≥90%",
-        "85.7%",
-        "15",
-        "14.29",
-    ]
-    assert rows[4] == ["总分"] * 5 + ["100", "96.34", "评价等级：优"]
+
+
+def test_indicator_table_has_one_row_per_indicator_then_total_and_grade(report: DocumentObject) -> None:
+    rows = [[cell.text for cell in row.cells] for row in report.tables[1].rows]
+    # The label 绩效指标 starts in the first indicator row (merged down from there), so that the header
+    # row a new page repeats is whole on its own.
+    assert rows[0] == ["", "一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "分值", "得分",
+                       "偏差原因分析\n及改进措施"]
+    assert rows[1][0] == rows[2][0] == "绩\n效\n指\n标"
+    assert rows[1][1:] == ["产出指标", "数量指标", "接待信访群众批次", "≥60批", "74批", "20", "20.00", ""]
+    # A rate from 分子/分母 has its count below it.
+    assert rows[2][1:8] == ["效益指标", "社会效益指标", f"信访积案化解率{SPECIAL}", "≥90%", "85.7%\n（12/14）",
+                            "15", "14.29"]
+    assert rows[3] == ["总分"] * 6 + ["100", "96.34", ""]
+    assert rows[4] == ["自评等级"] * 6 + ["优", "优", ""]
     assert len(rows) == 5
 
 
 def test_table_header_row_repeats_and_has_borders(report: DocumentObject) -> None:
-    table = report.tables[0]
+    table = report.tables[1]
     assert table.rows[0]._tr.xpath("./w:trPr/w:tblHeader")
     assert table._tbl.xpath("./w:tblPr/w:tblBorders/w:insideH[@w:val='single']")
 
 
-def test_no_indicators_leaves_budget_and_total_rows(renderer: Renderer) -> None:
+def test_no_indicators_leaves_the_header_total_and_grade_rows(renderer: Renderer) -> None:
     document = reopen(renderer.render(sample_context(indicators=[])))
-    rows = [[cell.text for cell in row.cells] for row in document.tables[0].rows]
-    assert [row[0] for row in rows] == ["一级指标", "预算执行", "总分"]
+    rows = [[cell.text for cell in row.cells] for row in document.tables[1].rows]
+    assert [row[1] for row in rows] == ["一级指标", "总分", "自评等级"]
 
 
 def test_one_principle_is_a_single_paragraph_without_number(renderer: Renderer) -> None:
@@ -241,11 +259,11 @@ def test_several_principles_are_numbered(renderer: Renderer) -> None:
 
 
 def test_missing_principles_performance_and_goal_read_as_none(renderer: Renderer) -> None:
-    context = sample_context(principles=[], performance=[], annual_goal="")
+    context = sample_context(principles=[], performance=[], annual_goal="", goal_sentence="")
     body = texts(reopen(renderer.render(context)))
     assert body[body.index("二、使用原则") + 1] == "无。"
     assert body[body.index("三、项目绩效") + 1] == "无。"
-    assert not any(text.startswith("年度总体目标") for text in body)
+    assert not any(text.startswith("该项目年度总体目标") for text in body)
 
 
 def test_renderer_renders_each_context_afresh(renderer: Renderer) -> None:
@@ -285,7 +303,7 @@ def test_styles_carry_east_asian_fonts() -> None:
     for font in ("仿宋_GB2312", "黑体", "楷体_GB2312", "方正小标宋简体"):
         assert f'w:eastAsia="{font}"' in styles_xml
     document = docx.Document(str(DEFAULT_TEMPLATE))
-    for name in ("Normal", "报告标题", "一级标题", "二级标题", "正文", "表格文字"):
+    for name in ("Normal", "报告标题", "一级标题", "二级标题", "表格文字", "署名", "成文日期"):
         rfonts = document.styles[name].element.xpath("./w:rPr/w:rFonts")
         assert rfonts and rfonts[0].get(
             "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}eastAsia"
