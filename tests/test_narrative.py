@@ -22,6 +22,7 @@ from pipeline.core.narrative import money_already_stated, narrative_warnings, sp
 from pipeline.core.profile import DEFAULT_PROFILE
 from pipeline.errors import Problem, Severity
 from pipeline.run import steps
+from tests.inprocess import reports_of
 from tests.test_indicators import indicator, project
 
 Sheets = dict[str, list[dict[str, object]]]
@@ -231,15 +232,9 @@ def rendered_paragraphs(workbook: Path, output_dir: Path) -> dict[str, list[str]
     """Every paragraph's text (body and tables) of each report a run of the steps writes, by project id."""
     import docx
 
-    settings = Settings(output_dir=output_dir, workers=1)
-    prepared = steps.prepare_run(workbook, settings)
-    assert isinstance(prepared, steps.PreparedReports), prepared
-    rendered = [steps.render_chunk_file(chunk, prepared.staging / steps.REPORTS_DIR, settings.templates_dir)
-                for chunk in prepared.chunk_files]
-    summary = steps.finish_success(prepared, rendered, settings)
-    assert summary.output_dir is not None
+    reports_dir, _ = reports_of(workbook, output_dir)
     found: dict[str, list[str]] = {}
-    for path in sorted((summary.output_dir / steps.REPORTS_DIR).glob("*.docx")):
+    for path in sorted(reports_dir.glob("*.docx")):
         document = docx.Document(str(path))
         cells = [p.text for table in document.tables for row in table.rows for cell in row.cells
                  for p in cell.paragraphs]

@@ -20,9 +20,7 @@ from docx.enum.section import WD_ORIENT, WD_SECTION
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Mm
 
-from pipeline.config import Settings
-from pipeline.run import steps
-from pipeline.write.names import REPORTS_DIR
+from tests.inprocess import reports_of
 from tests.pdftext import (
     Box,
     Line,
@@ -80,23 +78,6 @@ class Rendered:
     probe: Printed
 
 
-def example_reports(workbook: Path, output_dir: Path) -> tuple[Path, dict[str, dict[str, object]]]:
-    """Run the flow's own steps on `workbook` in this process: its reports folder and each report's context.
-
-    The same functions the Prefect flow wires (tests/test_crash_safety.py does the same); this
-    costs no Prefect server start, and the render contexts are read from the chunk files.
-    """
-    settings = Settings(output_dir=output_dir, workers=1)
-    prepared = steps.prepare_run(workbook, settings)
-    assert isinstance(prepared, steps.PreparedReports), prepared
-    contexts = {name: context for chunk in prepared.chunk_files for name, _, context in steps.chunk_items(chunk)}
-    rendered = [steps.render_chunk_file(chunk, prepared.staging / REPORTS_DIR, settings.templates_dir)
-                for chunk in prepared.chunk_files]
-    summary = steps.finish_success(prepared, rendered, settings)
-    assert summary.output_dir is not None
-    return summary.output_dir / REPORTS_DIR, contexts
-
-
 def probe_document(path: Path) -> Path:
     """A document laid out wrongly on purpose, in the reports' page geometry.
 
@@ -151,7 +132,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     shutil.copyfile(example, workbook)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SOURCE_DATE_EPOCH", EPOCH)
-        reports_dir, contexts = example_reports(workbook, root / "output")
+        reports_dir, contexts = reports_of(workbook, root / "output")
     reports = sorted(reports_dir.glob("*.docx"))
     assert len(reports) == len(contexts) > 0
     probe = probe_document(root / "probe" / "版式探针.docx")

@@ -20,10 +20,8 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from pipeline.config import Settings
 from pipeline.docx.render import Renderer
-from pipeline.run import steps
-from pipeline.write.names import REPORTS_DIR
+from tests.inprocess import reports_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -92,16 +90,9 @@ def read_report(path: Path, context: dict[str, object]) -> Report:
 
 def generate(workbook: Path, output_dir: Path) -> dict[str, Report]:
     """Run the pipeline's steps on `workbook`; the reports by project id."""
-    settings = Settings(output_dir=output_dir, workers=1)
-    prepared = steps.prepare_run(workbook, settings)
-    assert isinstance(prepared, steps.PreparedReports), prepared
-    contexts = {name: context for chunk in prepared.chunk_files for name, _, context in steps.chunk_items(chunk)}
-    rendered = [steps.render_chunk_file(chunk, prepared.staging / REPORTS_DIR, settings.templates_dir)
-                for chunk in prepared.chunk_files]
-    summary = steps.finish_success(prepared, rendered, settings)
-    assert summary.output_dir is not None
+    reports_dir, contexts = reports_of(workbook, output_dir)
     reports = {}
-    for path in sorted((summary.output_dir / REPORTS_DIR).glob("*.docx")):
+    for path in sorted(reports_dir.glob("*.docx")):
         reports[path.name.split("_")[0]] = read_report(path, contexts[path.name])
     return reports
 
