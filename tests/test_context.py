@@ -129,7 +129,8 @@ def test_context_has_exactly_the_documented_keys_and_only_text() -> None:
     context = context_of(project((indicator(weight=D(90)),)))
     assert set(context) == CONTEXT_KEYS
     assert context["budget"] == {"initial": "100.00", "adjusted": "100.00", "spent": "85.62", "rate": "85.62%",
-                                 "weight": "10", "score": "8.56", "balance": "14.38"}
+                                 "weight": "10", "score": "8.56", "balance": "14.38",
+                                 "adjusted_text": "100", "spent_text": "85.62"}
     [row] = context["indicators"]
     assert (row["target"], row["actual"], row["weight"], row["score"]) == ("≥90%", "95%", "90", "90.00")
     assert context["weight_total"] == "100"

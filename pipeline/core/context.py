@@ -20,6 +20,7 @@ from pipeline.core.formatting import (
     chinese_date,
     computed_value,
     money_table,
+    money_text,
     percent,
     plain_number,
     quantity,
@@ -71,7 +72,8 @@ CONTEXT_VARIABLES: tuple[ContextVariable, ...] = (
     ContextVariable("goal_sentence", Shape.TEXT),
     ContextVariable("principles", Shape.TEXT_LIST),
     ContextVariable("performance", Shape.TEXT_LIST),
-    ContextVariable("budget", Shape.RECORD, MONEY_FIELDS | {"rate", "weight", "score", "balance"}),
+    ContextVariable("budget", Shape.RECORD,
+                    MONEY_FIELDS | {"rate", "weight", "score", "balance", "adjusted_text", "spent_text"}),
     ContextVariable("budget_deviation", Shape.TEXT),
     ContextVariable("funding", Shape.RECORD_LIST, MONEY_FIELDS | {"source"}),
     ContextVariable("sources", Shape.RECORD_LIST, MONEY_FIELDS | {"label"}),
@@ -219,6 +221,9 @@ def report_context(result: ProjectResult, run_date: date) -> dict[str, object]:
             "weight": weight(result.budget_weight),
             "score": score(result.budget_score),
             "balance": money_table(balance(result)),
+            # The same amounts as running text writes them (100万元, 85.62万元: no trailing zeros).
+            "adjusted_text": money_text(result.adjusted_budget_wan),
+            "spent_text": money_text(result.spent_wan),
         },
         "budget_deviation": project.budget_deviation or "",
         "funding": [

@@ -138,7 +138,7 @@ def full_outline() -> list[Block]:
         (H2, "（一）项目决策情况"),
         (N, "项目的立项依据和年度绩效目标见本报告第一部分。"),
         (H2, "（二）项目过程情况"),
-        (N, "项目全年预算数{{ budget.adjusted }}万元，全年执行数{{ budget.spent }}万元，"
+        (N, "项目全年预算数{{ budget.adjusted_text }}万元，全年执行数{{ budget.spent_text }}万元，"
             "预算执行率{{ budget.rate }}，得分{{ budget.score }}分（分值{{ budget.weight }}分）。"),
         *indicator_analysis("（三）项目产出情况", OUTPUT_GROUP),
         *indicator_analysis("（四）项目效益情况", f"not ({OUTPUT_GROUP})"),
