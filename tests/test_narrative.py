@@ -145,8 +145,8 @@ def test_an_overview_that_already_states_the_money_use_prints_it_once(
     [warning] = project_warnings(result)
     words = stated.rstrip("。")
     assert (warning.column, warning.value) == ("项目概况", words)
-    assert warning.message == (f"项目 第3行「项目概况」已写有“{words}”，与报告自动生成的资金使用一句相同："
-                               "报告不再重复生成这句；如希望由报告按资金表生成，请从项目概况中删去这句")
+    assert warning.message == (f"项目 第3行「项目概况」已写有“{words}”，已说明本年度资金使用情况，与资金表相符："
+                               "报告不再另写资金使用一句；如希望由报告按资金表生成，请从项目概况中删去这句")
     context = report_context(result, RUN_DATE)
     assert context["money_sentence"] == ""
     assert context["overview"] == [overview]
@@ -161,7 +161,7 @@ def test_an_overview_holding_the_generated_partly_spent_sentence_prints_it_once(
     result = results_of(workbook_factory, sheets)[0]
 
     [warning] = project_warnings(result)
-    assert "与报告自动生成的资金使用一句相同" in warning.message
+    assert "已说明本年度资金使用情况，与资金表相符：报告不再另写资金使用一句" in warning.message
     assert report_context(result, RUN_DATE)["money_sentence"] == ""
 
 
@@ -263,3 +263,76 @@ def test_the_report_prints_the_officers_text_as_typed_and_the_money_sentence_onc
     # ... and a money use the overview already states is printed once.
     assert fully.count("5万元使用完毕") == 1
     assert "经自评，该项目得分" in fully
+
+
+# --- what ordinary text must not set off, and what pasted text must --------------------------------
+
+def test_last_years_spent_up_sentence_is_stale_and_does_not_replace_this_years(
+    workbook_factory: Callable[..., Path], sheets: Sheets,
+) -> None:
+    sheets["项目"][1]["项目概况"] = "市领导每月接访一天。2019年度领导接访费用5万元使用完毕。"
+
+    result = results_of(workbook_factory, sheets)[1]
+
+    [warning] = project_warnings(result)
+    assert warning.message.startswith("项目 第3行「项目概况」写有“2019年度领导接访费用5万元使用完毕”，说的是2019年度，"
+                                      "而本报告是2020年度")
+    assert report_context(result, RUN_DATE)["money_sentence"] == "2020年度领导接访费用5万元使用完毕。"
+
+
+@pytest.mark.parametrize("text", ["资金尚未使用完毕，将结转下年使用。", "资金没有全部使用完毕。"])
+def test_a_negated_spent_up_agrees_with_money_left_over(
+    workbook_factory: Callable[..., Path], sheets: Sheets, text: str,
+) -> None:
+    sheets["项目"][0]["项目概况"] = text
+
+    result = results_of(workbook_factory, sheets)[0]
+
+    assert [w.column for w in project_warnings(result)] == []
+
+
+def test_a_part_of_the_money_used_up_is_not_read_as_the_total(
+    workbook_factory: Callable[..., Path], sheets: Sheets,
+) -> None:
+    sheets["项目"][1]["项目概况"] = "市领导每月接访一天，其中上年结转3万元已使用完毕。"
+
+    result = results_of(workbook_factory, sheets)[1]
+
+    assert not project_warnings(result)
+    assert report_context(result, RUN_DATE)["money_sentence"] == "2020年度领导接访费用5万元使用完毕。"
+
+
+def test_the_sentence_without_its_reason_in_the_overview_is_a_repetition_the_reason_is_kept(
+    workbook_factory: Callable[..., Path], sheets: Sheets,
+) -> None:
+    base = "2020年度，信访救助专项资金全年预算100万元，实际支出85.62万元，预算执行率85.62%，结余14.38万元"
+    sheets["项目"][0]["项目概况"] = f"设立信访救助专项资金。{base}。"
+    for row in sheets["项目"]:
+        row["预算执行偏差原因"] = "部分救助申请仍在审核中" if row["项目编号"] == "P-001" else None
+
+    result = results_of(workbook_factory, sheets)[0]
+
+    [warning] = project_warnings(result)
+    assert warning.message == (f"项目 第2行「项目概况」已写有“{base}”，报告按资金表和「预算执行偏差原因」另写的一句"
+                               "还含有原因，两句都会印出：请从项目概况中删去这句")
+    assert report_context(result, RUN_DATE)["money_sentence"] == f"{base}，主要原因是部分救助申请仍在审核中。"
+
+
+def test_amounts_beyond_two_decimals_add_up_as_printed() -> None:
+    result = evaluate(project((indicator(weight=D(90)),), budget=D(100), spent=D("85.625")), DEFAULT_PROFILE)
+    sentence = report_context(result, RUN_DATE)["money_sentence"]
+    assert "实际支出85.63万元" in sentence and "结余14.37万元" in sentence  # type: ignore[operator]
+    nearly = evaluate(project((indicator(weight=D(90)),), budget=D("100.004"), spent=D(100)), DEFAULT_PROFILE)
+    assert report_context(nearly, RUN_DATE)["money_sentence"].endswith("100万元使用完毕。")  # type: ignore[attr-defined]
+
+
+def test_a_figure_another_indicator_rightly_shows_is_not_taken_for_the_replaced_one(
+    workbook_factory: Callable[..., Path], sheets: Sheets,
+) -> None:
+    satisfaction = next(row for row in sheets["绩效指标"] if row["一级指标"] == "满意度指标")
+    satisfaction.update({"指标方向": "≥", "年度指标值": 90, "实际完成值": 97.6, "计量单位": "%"})
+    sheets["项目"][0]["完成情况"] = "群众满意度97.6%。"
+
+    result = results_of(workbook_factory, sheets)[0]
+
+    assert not project_warnings(result)

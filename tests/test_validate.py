@@ -385,7 +385,7 @@ def test_an_empty_deviation_reason_of_a_project_not_fully_spent_is_a_warning(
     assert not find(warnings, "项目", excel_row(1), "预算执行偏差原因", Severity.WARNING)  # P-002 is fully spent
 
 
-@pytest.mark.parametrize("typed", ["2021-03-15", "2021/3/15", "2021年3月15日", "２０２１年３月１５日",
+@pytest.mark.parametrize("typed", ["2021-03-15", "2021/3/15", "2021.3.15", "2021年3月15日", "2021年3月15号", "２０２１年３月１５日",
                                    "2021-03-15 00:00:00"])
 def test_a_report_date_typed_as_text_is_read(
     workbook_factory: Callable[..., Path], sheets: Sheets, typed: str,
@@ -420,7 +420,8 @@ def test_a_report_date_in_an_excel_date_cell_is_read_by_both_readers(
     ("下周一", "为 下周一，不是日期"),
     ("15/3/2021", "为 15/3/2021，不是日期"),
     (44270, "为 44270，是数字而不是日期"),
-], ids=["no-such-day", "words", "day-first", "serial-number"])
+    ("0001-01-01", "为 0001-01-01，年份应在 2000–2100 之间"),
+], ids=["no-such-day", "words", "day-first", "serial-number", "year-out-of-range"])
 def test_a_report_date_that_is_not_a_date_is_an_error_at_its_cell(
     workbook_factory: Callable[..., Path], sheets: Sheets, typed: object, expected: str,
 ) -> None:
@@ -432,4 +433,4 @@ def test_a_report_date_that_is_not_a_date_is_an_error_at_its_cell(
     assert checked.status == "invalid"
     [problem] = find(checked.problems, "项目", excel_row(1), "报告日期")
     assert problem.message.startswith(f"项目 第3行「报告日期」{expected}")
-    assert "2021-03-15、2021/3/15 或 2021年3月15日" in problem.message
+    assert "2021-03-15、2021/3/15、2021.3.15 或 2021年3月15日" in problem.message

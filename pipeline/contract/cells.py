@@ -100,19 +100,32 @@ def integer_value(value: object) -> tuple[int | None, str | None]:
 
 
 # A date typed as text: 2021-03-15 (also an ISO date and time, as the reader gives a date cell),
-# 2021/3/15 or 2021年3月15日; compared after `normalized_text`, so full-width digits are read too.
+# 2021/3/15, 2021.3.15 or 2021年3月15日 (号 for 日 too); compared after `normalized_text`, so
+# full-width digits are read too.
 DATE_FORMS = (
     re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:T?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"),
     re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]$"),
 )
-DATE_HINT = "请填写日期格式的单元格，或写成 2021-03-15、2021/3/15 或 2021年3月15日"
+DATE_HINT = "请填写日期格式的单元格，或写成 2021-03-15、2021/3/15、2021.3.15 或 2021年3月15日"
+# The years a report can be dated in: those of the 年度 column's rule.
+DATE_YEARS = range(2000, 2101)
+
+
+def checked_year(day: date, typed: str) -> tuple[date | None, str | None]:
+    """(day, None) when its year is one a report can carry, else (None, why not)."""
+    if day.year in DATE_YEARS:
+        return day, None
+    return None, f"为 {typed}，年份应在 {DATE_YEARS.start}–{DATE_YEARS.stop - 1} 之间：{DATE_HINT}"
 
 
 def date_value(value: object) -> tuple[date | None, str | None]:
     """(date, None) for a date cell or a date typed in one of `DATE_FORMS`, else (None, why not)."""
-    if value is None or isinstance(value, date):
-        return value, None
+    if value is None:
+        return None, None
+    if isinstance(value, date):
+        return checked_year(value, shown(value))
     if isinstance(value, Decimal):  # a date cell arrives as text: a number is a serial or a typo
         return None, f"为 {shown(value)}，是数字而不是日期：{DATE_HINT}"
     text = normalized_text(str(value))
@@ -121,7 +134,7 @@ def date_value(value: object) -> tuple[date | None, str | None]:
         if match:
             year, month, day = (int(part) for part in match.groups())
             try:
-                return date(year, month, day), None
+                return checked_year(date(year, month, day), shown(value))
             except ValueError:
                 return None, f"为 {shown(value)}，不是存在的日期（{year}年没有{month}月{day}日）：{DATE_HINT}"
     return None, f"为 {shown(value)}，不是日期：{DATE_HINT}"

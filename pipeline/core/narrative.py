@@ -17,8 +17,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pipeline.core import headers
-from pipeline.core.formatting import computed_value, money_text, percent, plain_number
-from pipeline.core.indicators import IndicatorResult, ProjectResult, typed_actual_disagrees
+from pipeline.core.formatting import (
+    computed_value,
+    money_text,
+    percent,
+    plain_number,
+    round_half_up,
+)
+from pipeline.core.indicators import (
+    IndicatorResult,
+    ProjectResult,
+    shown_precision,
+    typed_actual_disagrees,
+)
 from pipeline.core.records import Project
 from pipeline.errors import Problem, Severity
 
@@ -29,6 +40,11 @@ QUOTE_BEFORE = 12  # characters kept before a quoted figure ("化解率97.6%")
 QUOTE_MAX = 40  # characters kept of a quoted "…使用完毕" sentence
 SPENT_UP = re.compile(r"使\s*用\s*完\s*毕")
 AMOUNT_WAN = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*万\s*元")
+# "尚未使用完毕", "没有使用完毕": a negated claim says what the figures say.
+NEGATION_BEFORE = re.compile(r"(?:未|没有?|并非|不是)\s*(?:全部|完全|都)?\s*$")
+YEAR = re.compile(r"(?<!\d)(\d{4})\s*年")
+# "其中上年结转3万元已使用完毕": an amount after 其中 is a part of the money, not its total.
+PART_OF = "其中"
 # What an officer may already have written before the reason: "主要原因是……" is not repeated.
 REASON_LEAD = re.compile(r"^(?:主要原因(?:是|为|：|:)?|原因(?:是|为|：|:))\s*")
 TRAILING_PUNCTUATION = "。.；;，,、 \t"
@@ -49,13 +65,15 @@ def sentence_body(text: str) -> str:
 
 
 def fully_spent(result: ProjectResult) -> bool:
-    """Whether the whole 全年预算数 was spent (validation keeps 执行数 ≤ 预算数)."""
-    return result.spent_wan >= result.adjusted_budget_wan
+    """Whether the whole 全年预算数 was spent (validation keeps 执行数 ≤ 预算数), judged on the
+    amounts as the report prints them (two decimals), so that the text never says "结余0万元"."""
+    return round_half_up(result.spent_wan) >= round_half_up(result.adjusted_budget_wan)
 
 
 def balance(result: ProjectResult) -> Decimal:
-    """结余: 全年预算数 − 全年执行数, in 万元."""
-    return result.adjusted_budget_wan - result.spent_wan
+    """结余: 全年预算数 − 全年执行数, in 万元, from the printed amounts, so that the three figures of
+    the money sentence add up as printed (100 − 85.63 = 14.37, never 14.38)."""
+    return round_half_up(result.adjusted_budget_wan) - round_half_up(result.spent_wan)
 
 
 def generated_money_sentence(result: ProjectResult) -> str:
@@ -129,6 +147,8 @@ def typed_rate_warnings(result: ProjectResult) -> list[Problem]:
         if not (item.from_fraction and item.actual is not None and indicator.actual is not None
                 and indicator.unit and typed_actual_disagrees(indicator, item.actual)):
             continue
+        if shown_by_another(result, item):
+            continue
         places = passages(result.project) if places is None else places
         typed = f"{plain_number(indicator.actual)}{indicator.unit}"
         pattern = figure_pattern(indicator.actual, indicator.unit)
@@ -137,6 +157,18 @@ def typed_rate_warnings(result: ProjectResult) -> list[Problem]:
                 words = quote(place.text, match.start(), match.end(), QUOTE_BEFORE, CLAUSE_END)
                 found.append(typed_rate_problem(result.project, place, words, item, typed))
     return found
+
+
+def shown_by_another(result: ProjectResult, item: IndicatorResult) -> bool:
+    """Whether another indicator of the project rightly shows the figure `item` had typed (a 满意度
+    of 97.6% beside a typed 97.6% for 59/61): then the text may well mean that one, and a warning
+    to change it would be wrong advice."""
+    typed = item.indicator.actual
+    assert typed is not None
+    places = shown_precision(item.indicator.unit, typed)
+    return any(other is not item and other.actual is not None and other.indicator.unit == item.indicator.unit
+               and round_half_up(other.actual, places) == round_half_up(typed, places)
+               for other in result.indicators)
 
 
 def typed_rate_problem(project: Project, place: Passage, words: str, item: IndicatorResult, typed: str) -> Problem:
@@ -154,11 +186,23 @@ def typed_rate_problem(project: Project, place: Passage, words: str, item: Indic
 
 @dataclass(frozen=True, slots=True)
 class SpentUpClaim:
-    """A "……使用完毕" in the narrative: where, the words as typed, and the 万元 amount it names."""
+    """A "……使用完毕" in the narrative: where, the words as typed, the 万元 amount it names (None
+    for none, or for a part of the money after 其中) and the years its sentence names."""
 
     place: Passage
     words: str
     amount: Decimal | None
+    years: tuple[int, ...] = ()
+
+    def other_year(self, year: int) -> int | None:
+        """The first year the sentence names that is not `year` (last year's text pasted), or None."""
+        return next((named for named in self.years if named != year), None)
+
+
+def part_of_the_money(before: str) -> bool:
+    """Whether the clause an amount ends (`before` is its sentence up to the amount) opens with 其中."""
+    clause_start = max((before.rfind(mark) for mark in CLAUSE_END), default=-1) + 1
+    return PART_OF in before[clause_start:]
 
 
 def spent_up_claims(project: Project) -> list[SpentUpClaim]:
@@ -174,20 +218,24 @@ def spent_up_claims(project: Project) -> list[SpentUpClaim]:
             start = match.start()
             while start > 0 and text[start - 1] not in SENTENCE_END:
                 start -= 1
+            if NEGATION_BEFORE.search(text, start, match.start()):
+                continue
             amounts = list(AMOUNT_WAN.finditer(text, start, match.start()))
             amount = None
-            if amounts:
+            if amounts and not part_of_the_money(text[start:amounts[-1].start()]):
                 whole, decimals = amounts[-1].groups()
                 amount = Decimal(whole.replace(",", "") + (decimals or ""))
+            years = tuple(int(found) for found in YEAR.findall(text, start, match.start()))
             words = quote(place.text, match.start(), match.end(), QUOTE_MAX, SENTENCE_END)
-            claims.append(SpentUpClaim(place, words, amount))
+            claims.append(SpentUpClaim(place, words, amount, years))
     return claims
 
 
 def restates_money(claim: SpentUpClaim, result: ProjectResult) -> bool:
     """Whether a claim in 项目概况 says what the money sentence would: the same amount used up."""
     return (claim.place.column == headers.OVERVIEW and fully_spent(result)
-            and claim.amount is not None and claim.amount == result.spent_wan)
+            and claim.amount is not None and claim.amount == round_half_up(result.spent_wan)
+            and claim.other_year(result.project.year) is None)
 
 
 def compact(text: str) -> str:
@@ -208,10 +256,19 @@ def money_already_stated(result: ProjectResult) -> str | None:
     if money_text(result.spent_wan) not in overview:  # every form of the sentence names the amount spent
         return None
     sentence = generated_money_sentence(result)
-    for candidate in (sentence, sentence.split("，主要原因是", 1)[0]):
-        if compact(candidate) in overview:
-            return candidate.rstrip("。")
+    if compact(sentence) in overview:
+        return sentence.rstrip("。")
     return None
+
+
+def money_stated_without_reason(result: ProjectResult) -> str | None:
+    """The generated sentence without its reason, when 项目概况 holds it so and the report's own
+    sentence (which has the reason) will therefore say the money twice; None otherwise."""
+    sentence = generated_money_sentence(result)
+    base = sentence.split("，主要原因是", 1)[0]
+    if base == sentence or money_already_stated(result) is not None:
+        return None
+    return base if compact(base) in compact(result.project.overview) else None
 
 
 def money_sentence(result: ProjectResult) -> str:
@@ -228,10 +285,14 @@ def spent_up_warnings(result: ProjectResult) -> list[Problem]:
                f"（预算执行率{percent(result.execution_rate)}）")
     for claim in spent_up_claims(project):
         where = f"{claim.place.where(project)}写有“{claim.words}”"
-        if not fully_spent(result):
+        stale = claim.other_year(project.year)
+        if stale is not None:
+            message = (f"{where}，说的是{stale}年度，而本报告是{project.year}年度（资金表中{figures}）："
+                       "报告照录原文，并另写一句本年度的资金使用情况；请删去或改写这句")
+        elif not fully_spent(result):
             message = (f"{where}，而资金表中该项目{figures}，结余{money_text(balance(result))}万元，资金并未使用完毕："
                        "报告照录原文，并另写一句预算、支出和结余；请删去或改写这句")
-        elif claim.amount is not None and claim.amount != result.spent_wan:
+        elif claim.amount is not None and claim.amount != round_half_up(result.spent_wan):
             message = (f"{where}，而资金表中该项目全年执行数合计为 {money_text(result.spent_wan)}万元："
                        f"请将 {plain_number(claim.amount)}万元 改为 {money_text(result.spent_wan)}万元，或核对资金表")
         else:
@@ -242,7 +303,14 @@ def spent_up_warnings(result: ProjectResult) -> list[Problem]:
         found.append(Problem(
             headers.PROJECT_SHEET, project.excel_row, headers.OVERVIEW, stated, Severity.WARNING,
             f"{headers.PROJECT_SHEET} 第{project.excel_row}行「{headers.OVERVIEW}」已写有“{stated}”，"
-            "与报告自动生成的资金使用一句相同：报告不再重复生成这句；如希望由报告按资金表生成，"
+            "已说明本年度资金使用情况，与资金表相符：报告不再另写资金使用一句；如希望由报告按资金表生成，"
+            "请从项目概况中删去这句"))
+    repeated = money_stated_without_reason(result)
+    if repeated is not None:
+        found.append(Problem(
+            headers.PROJECT_SHEET, project.excel_row, headers.OVERVIEW, repeated, Severity.WARNING,
+            f"{headers.PROJECT_SHEET} 第{project.excel_row}行「{headers.OVERVIEW}」已写有“{repeated}”，"
+            f"报告按资金表和「{headers.BUDGET_DEVIATION}」另写的一句还含有原因，两句都会印出："
             "请从项目概况中删去这句"))
     return found
 
