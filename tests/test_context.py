@@ -252,3 +252,21 @@ def test_levels_the_form_does_not_know_come_after_the_known_ones_in_workbook_ord
             ind("产出指标", "质量指标", "丁"), ind("满意度指标", "服务对象满意度指标", "戊"))
     names = [row["name"] for row in context_of(project(rows))["indicators"]]  # type: ignore[attr-defined]
     assert names == ["丁", "乙", "戊", "甲", "丙"]
+
+
+def test_a_strict_target_reached_exactly_is_a_warning_that_it_scored_as_met(
+    workbook_factory: Callable[..., Path], sheets: dict[str, list[dict[str, object]]],
+) -> None:
+    rows = sheets["绩效指标"]
+    rows[0].update({"指标方向": None, "年度指标值": ">95%", "实际完成值": 95, "计量单位": "%", "分子": None,
+                    "分母": None})
+    checked = steps.check_workbook(workbook_factory(sheets), Settings())
+    assert checked.status == "success", [p.message for p in checked.problems]
+
+    [result] = steps.evaluate_projects(checked.projects[:1], DEFAULT_PROFILE)
+
+    [strict] = [w for w in result.warnings if w.column == "年度指标值"]
+    assert strict.message == (f"绩效指标 第{strict.excel_row}行「年度指标值」写为 >95%，实际完成值正好是 95%："
+                              "按 ≥ 计为完成并得满分，自评表照录 >95%；如指标确为“≥”，请改写指标值")
+    assert result.indicators[0].completion == 1
+    assert context_of(checked.projects[0])["indicators"][0]["target"] == ">95%"  # type: ignore[index]

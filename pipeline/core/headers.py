@@ -6,6 +6,7 @@ import unicodedata
 INDICATOR_SHEET = "绩效指标"
 PROJECT_SHEET = "项目"
 ACTUAL = "实际完成值"
+TARGET = "年度指标值"
 SELF_SCORE = "自评得分"
 DEVIATION = "偏差原因分析及改进措施"
 # Sheet 项目's narrative columns, which the contradiction warnings of `narrative.py` name.

@@ -159,6 +159,19 @@ def typed_actual_warnings(indicator: Indicator, numerator: Decimal, denominator:
         "请核对此格或分子、分母")]
 
 
+def strict_target_warnings(indicator: Indicator, actual: Decimal) -> list[Problem]:
+    """The 警告 when a target typed with a strict > or < is exactly reached: the report prints the
+    target as typed (">95%") but scores it as ≥ / ≤ (the contract's reading), so a reader would see
+    95% meet ">95%" at full marks without a word."""
+    if indicator.typed_operator not in (">", "<") or indicator.target is None or actual != indicator.target:
+        return []
+    reading = "≥" if indicator.typed_operator == ">" else "≤"
+    typed = f"{indicator.typed_operator}{plain_number(indicator.target)}{indicator.unit}"
+    return [warning(indicator, headers.TARGET, typed,
+                    f"写为 {typed}，实际完成值正好是 {plain_number(actual)}{indicator.unit}：按 {reading} 计为完成并得满分，"
+                    f"自评表照录 {typed}；如指标确为“{reading}”，请改写指标值")]
+
+
 def evaluate_indicator(indicator: Indicator, profile: ScoringProfile) -> tuple[IndicatorResult, list[Problem]]:
     """Completion and score of one indicator, and the warnings its typed figures deserve."""
     found: list[Problem] = []
@@ -177,6 +190,7 @@ def evaluate_indicator(indicator: Indicator, profile: ScoringProfile) -> tuple[I
         assert actual is not None, "validation guarantees 实际完成值 or 分子/分母"
         done = completion(indicator.direction, indicator.target, actual, profile)
         result = IndicatorResult(indicator, actual, from_fraction, done, indicator_score(indicator.weight, done))
+        found.extend(strict_target_warnings(indicator, actual))
         if indicator.self_score is not None and abs(indicator.self_score - result.score) > SCORE_TOLERANCE:
             found.append(warning(
                 indicator, headers.SELF_SCORE, plain_number(indicator.self_score),
