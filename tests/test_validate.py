@@ -434,3 +434,25 @@ def test_a_report_date_that_is_not_a_date_is_an_error_at_its_cell(
     [problem] = find(checked.problems, "项目", excel_row(1), "报告日期")
     assert problem.message.startswith(f"项目 第3行「报告日期」{expected}")
     assert "2021-03-15、2021/3/15、2021.3.15 或 2021年3月15日" in problem.message
+
+
+@pytest.mark.parametrize(("direction", "target", "actual", "column", "typed"), [
+    ("≥", -3, -10, "年度指标值", "-3"),
+    ("=", -5, -4, "年度指标值", "-5"),
+    ("≤", -5, -3, "年度指标值", "-5"),
+    ("≥", 90, -10, "实际完成值", "-10"),
+    (None, "≥-3个", 2, "年度指标值", "≥-3个"),
+], ids=["at-least", "exactly", "at-most", "negative-actual", "in-the-target-cell"])
+def test_a_negative_target_or_actual_is_an_error_instead_of_a_meaningless_score(
+    workbook_factory: Callable[..., Path], sheets: Sheets, direction: str | None, target: object, actual: object,
+    column: str, typed: str,
+) -> None:
+    sheets["绩效指标"][0].update({"指标方向": direction, "年度指标值": target, "实际完成值": actual, "计量单位": "个",
+                                 "分子": None, "分母": None, "自评得分": None})
+
+    checked = check(workbook_factory, sheets)
+
+    assert checked.status == "invalid"
+    [problem] = find(checked.problems, "绩效指标", excel_row(0), column)
+    assert problem.message == (f"绩效指标 第2行「{column}」为 {typed}，不能为负数：完成率按实际完成值与指标值之比计算，"
+                               "负数没有意义；“降低”类指标请写成 ≤ 和正数（例如 投诉率 ≤5%）")

@@ -205,6 +205,10 @@ def unit_of(text: str | None) -> str:
     return UNIT_ALIASES.get(unit, unit)
 
 
+# Completion is a ratio of actual to target: for a negative value it has no meaning (≥ −3 met by
+# −10 would score full marks), so a reduction is written as ≤ with a positive value.
+NEGATIVE_HINT = "不能为负数：完成率按实际完成值与指标值之比计算，负数没有意义；“降低”类指标请写成 ≤ 和正数（例如 投诉率 ≤5%）"
+
 IND = columns_of(IndicatorSheet)
 # The cells `indicator_cells` reads.
 INDICATOR_INPUTS = (IND.direction, IND.unit, IND.target, IND.actual, IND.numerator, IND.denominator,
@@ -259,6 +263,8 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
             direction = "定性"
         else:
             problem(IND.target, target, f"为 {target_text}，「{direction}」指标的年度指标值应为数字")
+    if target_number is not None and target_number < 0:
+        problem(IND.target, target, f"为 {target_text}，{NEGATIVE_HINT}")
     if target_number is not None and direction is None and not problems:
         problem(IND.direction, typed_direction,
                 "不能为空：请填写 ≥、≤、= 或 定性，或在年度指标值中写明（例如 ≥90%）")
@@ -302,6 +308,8 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
                         f"为 {shown(actual)}，定量指标应填写完成的数值（例如 96.7% 或 50），不能只填文字")
         elif not has_fraction:
             problem(IND.actual, actual, "不能为空：请填写完成的数值，或填写「分子」和「分母」")
+    if actual_number is not None and actual_number < 0:
+        problem(IND.actual, actual, f"为 {shown(actual)}，{NEGATIVE_HINT}")
     parsed: dict[str, object] = {
         DIRECTION: direction, TARGET_NUMBER: target_number, TARGET_TEXT: target_text,
         UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual),
