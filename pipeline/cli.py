@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from pipeline.config import Settings, apply_prefect_defaults
+from pipeline.config import (
+    PROFILE_SUFFIX,
+    PROFILES_DIR,
+    Settings,
+    apply_prefect_defaults,
+    chosen_profile,
+)
 from pipeline.errors import EXIT_CODES, PerfreportError, Severity, Status, os_error_reason
 
 # Kept here (not imported from runtime.py) so `--help` does not import prefect.
@@ -91,13 +97,15 @@ def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported 
 
 def command_run(args: argparse.Namespace) -> int:
     """`perfreport run`: report on each workbook; the worst outcome sets the exit code."""
+    profile = chosen_profile(args.profile)  # a bad profile is refused before any workbook is read
     workbooks, missing = workbooks_in(args.paths or [Path("input")])
     for reason in missing:
         print(f"✘ {reason}", file=sys.stderr)
     if not workbooks:
         return EXIT_REFUSED
     settings = Settings(output_dir=args.output_dir, chunk_size=args.chunk_size, workers=args.workers,
-                        dask_address=args.dask_address or os.environ.get(DASK_ADDRESS_ENV) or None)
+                        dask_address=args.dask_address or os.environ.get(DASK_ADDRESS_ENV) or None,
+                        profile=profile)
     apply_prefect_defaults()
     from pipeline.run.flow import run_workbook  # prefect reads its settings at import
     from pipeline.write.locks import OutputBusy
@@ -121,6 +129,21 @@ def command_run(args: argparse.Namespace) -> int:
             if args.timings:
                 write_timings(args.timings, summary)
     return max(codes)
+
+
+def profile_reference(choice: str | None) -> str | None:
+    """`--profile` as another process can resolve it: a file path made absolute, a name as typed."""
+    if not choice:
+        return None
+    path = Path(choice)
+    return str(path.resolve()) if path.suffix == PROFILE_SUFFIX or path.is_file() else choice
+
+
+def add_profile_option(command: argparse.ArgumentParser) -> None:
+    """`--profile NAME|FILE`, shared by `run` and `serve`."""
+    command.add_argument("--profile", default=None, metavar="NAME|FILE",
+                         help=f"评分规则：{PROFILES_DIR.name}/ 文件夹中的规则名（如 湖北、四川），或一个 .toml 规则文件的路径"
+                              "（默认 财预〔2020〕10号：预算执行 10 分 + 指标 90 分）")
 
 
 def os_error_message(exc: OSError, output_dir: Path) -> str:
@@ -213,6 +236,7 @@ def parser() -> argparse.ArgumentParser:
                      help=f"Dask 调度器地址，如 tcp://10.0.0.5:8786（也可设环境变量 {DASK_ADDRESS_ENV}）")
     run.add_argument("--timings", type=Path, default=None, metavar="FILE",
                      help="把各阶段耗时（秒）以 JSON 行追加到 FILE（供性能测试使用）")
+    add_profile_option(run)
     run.set_defaults(handler=command_run)
     check = sub.add_parser(
         "check-template", help="检查报告模板(.docx)是否有误",
@@ -233,6 +257,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--cron", default=None, metavar="CRON", help="年度计划的 cron 表达式（默认 \"0 8 15 1 *\"）")
     serve.add_argument("--timezone", default=None, help="计划所用时区（默认 Asia/Shanghai）")
     serve.add_argument("--poll-seconds", type=float, default=None, help="检查输入文件夹的间隔秒数（默认 5）")
+    add_profile_option(serve)
     serve.set_defaults(handler=command_serve)
     web = sub.add_parser(
         "web", help="网页：上传工作簿、查看处理结果、下载报告",
@@ -276,12 +301,15 @@ def command_serve(args: argparse.Namespace) -> int:
         # Not refused: at boot a share may be mounted after the service starts, and a service
         # that exits would be restarted until systemd gives up. The watcher waits for it.
         print(f"⚠ 输入文件夹目前不存在或无法访问：{args.input_dir}；它出现后自动开始处理", file=sys.stderr)
+    profile = chosen_profile(args.profile)  # refused here, not in every run the deployment starts
     apply_prefect_defaults()
     from pipeline.serve import deploy, watcher
 
-    print(f"正在监视 {args.input_dir}，输出到 {args.output_dir}（按 Ctrl+C 停止）", flush=True)
+    print(f"正在监视 {args.input_dir}，输出到 {args.output_dir}，按「{profile.name}」评分规则（按 Ctrl+C 停止）",
+          flush=True)
     deploy.serve(args.input_dir, args.output_dir, args.cron or deploy.ANNUAL_CRON,
-                  args.timezone or deploy.TIMEZONE, args.poll_seconds or watcher.POLL_SECONDS)
+                  args.timezone or deploy.TIMEZONE, args.poll_seconds or watcher.POLL_SECONDS,
+                  profile=profile_reference(args.profile))
     return EXIT_OK
 
 

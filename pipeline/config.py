@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
-from pipeline.core.profile import DEFAULT_PROFILE, ScoringProfile
+from pipeline.core.forms import LEVEL2_BY_LEVEL1
+from pipeline.core.profile import DEFAULT_PROFILE, AtMostRule, QualitativeBand, ScoringProfile
+from pipeline.errors import PerfreportError
 
 # Prefect settings this product needs on every run, applied before prefect is imported. The
 # ephemeral API server starts in 21-43 s on a 2-core machine (beyond prefect's default timeout),
@@ -72,3 +77,165 @@ WEB_URL_ENV = "PERFREPORT_WEB_URL"
 def web_url() -> str | None:
     """The configured address of `perfreport web`, or None."""
     return os.environ.get(WEB_URL_ENV) or None
+
+
+# Scoring profiles are read here, on the settings floor: they are chosen per run like the folders
+# above, reading a file is no business of the pure core, and every floor that builds Settings
+# (cli, the served flow) already stands above this one.
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILE_SUFFIX = ".toml"
+PROFILE_KEYS = ("name", "budget_weight", "indicator_total", "at_most", "met_grade", "blocks",
+                "qualitative", "grades")
+BAND_KEYS = ("low", "high", "default", "high_inclusive")
+FULL_MARKS = Decimal(100)
+
+
+class ProfileInvalid(PerfreportError):
+    """A profile that cannot be found or read, or whose numbers do not make a scheme (exit 2)."""
+
+
+def profile_problem(source: str, reason: str) -> ProfileInvalid:
+    """The error of a profile file, naming the file, in Chinese."""
+    return ProfileInvalid(f"评分规则文件 {source} 有误：{reason}")
+
+
+def number_of(value: object, key: str, source: str) -> Decimal:
+    """`value` as an exact Decimal (TOML floats are parsed as Decimal), or the file's error."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal) or not Decimal(value).is_finite():
+        raise profile_problem(source, f"{key} 应为数字，现为 {value!r}")
+    return Decimal(value)
+
+
+def table_of(data: Mapping[str, object], key: str, source: str) -> Mapping[str, object]:
+    """The sub-table `key` of a profile (empty when absent), or the file's error."""
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise profile_problem(source, f"[{key}] 应为一个表（如 [{key}]），现为 {value!r}")
+    return value
+
+
+def band_of(grade: str, value: object, source: str) -> QualitativeBand:
+    """One 定性 band of [qualitative."grade"]: a share range and the default share."""
+    where = f"qualitative.{grade}"
+    if not isinstance(value, dict):
+        raise profile_problem(source, f"[{where}] 应写 low、high、default 三项")
+    unknown = sorted(set(value) - set(BAND_KEYS))
+    if unknown:
+        raise profile_problem(source, f"[{where}] 中有不认识的项 {'、'.join(unknown)}（可用：{'、'.join(BAND_KEYS)}）")
+    missing = [k for k in BAND_KEYS[:3] if k not in value]
+    if missing:
+        raise profile_problem(source, f"[{where}] 缺少 {'、'.join(missing)}")
+    low, high, default = (number_of(value[k], f"{where}.{k}", source) for k in BAND_KEYS[:3])
+    inclusive = value.get("high_inclusive", False)
+    if not isinstance(inclusive, bool):
+        raise profile_problem(source, f"{where}.high_inclusive 应为 true 或 false")
+    if not Decimal(0) <= low < high <= Decimal(1) or not low <= default <= high:
+        raise profile_problem(source, f"[{where}] 应满足 0 ≤ low < high ≤ 1 且 low ≤ default ≤ high"
+                                      f"（现为 low={low}、high={high}、default={default}）")
+    return QualitativeBand(low, high, default, high_inclusive=inclusive)
+
+
+def qualitative_bands_of(data: Mapping[str, object], source: str) -> dict[str, QualitativeBand]:
+    """The 定性 bands, longest grade first: a result is matched by the grade it starts with, so
+    部分达成 and 未达成 must be tried before 达成, whatever order the file lists them in."""
+    table = table_of(data, "qualitative", source)
+    if not table:
+        return dict(DEFAULT_PROFILE.qualitative_bands)
+    bands = {grade: band_of(grade, value, source) for grade, value in table.items()}
+    return {grade: bands[grade] for grade in sorted(bands, key=len, reverse=True)}
+
+
+def grade_bands_of(data: Mapping[str, object], source: str) -> tuple[tuple[Decimal, str], ...]:
+    """(lowest total, grade) best first; one band must start at 0 so every total has a grade."""
+    table = table_of(data, "grades", source)
+    if not table:
+        return DEFAULT_PROFILE.grade_bands
+    bands = [(number_of(low, f"grades.{name}", source), name) for name, low in table.items()]
+    if any(not Decimal(0) <= low <= FULL_MARKS for low, _ in bands) or min(low for low, _ in bands) != 0:
+        raise profile_problem(source, "[grades] 各等级的最低分应在 0 到 100 之间，且必须有一个等级从 0 分起")
+    return tuple(sorted(bands, key=lambda band: band[0], reverse=True))
+
+
+def block_totals_of(data: Mapping[str, object], indicator_total: Decimal, source: str) -> dict[str, Decimal]:
+    """Points of each 一级 block; when given they must be known 一级 and add up to the total."""
+    table = table_of(data, "blocks", source)
+    unknown = [name for name in table if name not in LEVEL2_BY_LEVEL1]
+    if unknown:
+        raise profile_problem(source, f"[blocks] 中的 {'、'.join(unknown)} 不是一级指标"
+                                      f"（应为：{'、'.join(LEVEL2_BY_LEVEL1)}）")
+    blocks = {name: number_of(points, f"blocks.{name}", source) for name, points in table.items()}
+    if blocks and sum(blocks.values(), Decimal(0)) > indicator_total:
+        raise profile_problem(source, f"[blocks] 各一级指标分值合计 {sum(blocks.values(), Decimal(0))} "
+                                      f"超过 indicator_total {indicator_total}")
+    return blocks
+
+
+def profile_from_toml(text: str, source: str) -> ScoringProfile:
+    """A scoring profile from the text of its file; every mistake is a ProfileInvalid in Chinese."""
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        where = re.search(r"line (\d+), column (\d+)", str(exc))
+        place = f"第 {where[1]} 行第 {where[2]} 列" if where else ""
+        raise profile_problem(source, f"{place}不是正确的 TOML 写法（{exc}）") from None
+    unknown = sorted(set(data) - set(PROFILE_KEYS))
+    if unknown:
+        raise profile_problem(source, f"有不认识的项 {'、'.join(unknown)}（可用：{'、'.join(PROFILE_KEYS)}）")
+    missing = [k for k in PROFILE_KEYS[:3] if k not in data]
+    if missing:
+        raise profile_problem(source, f"缺少 {'、'.join(missing)}")
+    name = data["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise profile_problem(source, "name 应为一段文字，如 name = \"湖北\"")
+    budget = number_of(data["budget_weight"], "budget_weight", source)
+    indicators = number_of(data["indicator_total"], "indicator_total", source)
+    if budget < 0 or indicators <= 0 or budget + indicators != FULL_MARKS:
+        raise profile_problem(source, f"budget_weight {budget} 与 indicator_total {indicators} 之和应为 100")
+    rules = [rule.value for rule in AtMostRule]
+    at_most = data.get("at_most", DEFAULT_PROFILE.at_most_rule.value)
+    if at_most not in rules:
+        raise profile_problem(source, f"at_most 应为 {' 或 '.join(rules)}，现为 {at_most!r}")
+    bands = qualitative_bands_of(data, source)
+    met = data.get("met_grade", DEFAULT_PROFILE.met_grade)
+    if met not in bands:
+        raise profile_problem(source, f"met_grade 应为定性档次之一（{'、'.join(bands)}），现为 {met!r}")
+    return ScoringProfile(
+        name=name.strip(), budget_weight=budget, indicator_weight_total=indicators,
+        at_most_rule=AtMostRule(at_most), qualitative_bands=bands, met_grade=met,
+        grade_bands=grade_bands_of(data, source), block_totals=block_totals_of(data, indicators, source),
+    )
+
+
+def profile_files(folder: Path = PROFILES_DIR) -> dict[str, Path]:
+    """The profile files of `folder` by file stem (湖北 -> profiles/湖北.toml), sorted."""
+    return {p.stem: p for p in sorted(folder.glob(f"*{PROFILE_SUFFIX}")) if not p.name.startswith(".")}
+
+
+def load_profile_file(path: Path) -> ScoringProfile:
+    """The profile in the file at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise profile_problem(str(path), "不是 UTF-8 编码的文本文件") from None
+    except OSError as exc:
+        raise ProfileInvalid(f"评分规则文件 {path} 无法读取：{exc.strerror or exc}") from None
+    return profile_from_toml(text, str(path))
+
+
+def chosen_profile(choice: str | None, folder: Path = PROFILES_DIR) -> ScoringProfile:
+    """The profile `--profile` names: empty means the national default; a path to a file, or the
+    file stem or display name of a profile in `folder` (湖北, 财预2020-10号, 财预〔2020〕10号)."""
+    if not choice:
+        return DEFAULT_PROFILE
+    path = Path(choice)
+    if path.suffix == PROFILE_SUFFIX or path.is_file():
+        return load_profile_file(path)
+    shipped = profile_files(folder)
+    if choice in shipped:
+        return load_profile_file(shipped[choice])
+    for file in shipped.values():
+        profile = load_profile_file(file)
+        if profile.name == choice:
+            return profile
+    names = "、".join(shipped) or "（无）"
+    raise ProfileInvalid(f"找不到评分规则「{choice}」：{folder} 中现有 {names}；也可写评分规则文件的路径（.toml）")

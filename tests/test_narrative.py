@@ -65,7 +65,7 @@ def test_a_replaced_rate_still_in_the_narrative_is_a_warning_and_the_text_is_pri
     assert context["performance"] == SEED_PERFORMANCE.split("\n\n")  # byte for byte, 97.6% kept
     rows = {row["name"]: row for row in context["indicators"]}  # type: ignore[attr-defined]
     assert (rows["重点人员化解率"]["actual"], rows["重点人员化解率"]["fraction"]) == ("96.7%", "59/61")
-    assert summary_row(result)["警告数"] == len(result.warnings) == 2
+    assert summary_row(result, DEFAULT_PROFILE)["警告数"] == len(result.warnings) == 2
 
 
 def test_a_replaced_rate_in_the_overview_is_found_there_too(

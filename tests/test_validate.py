@@ -157,7 +157,7 @@ RULES: list[tuple[str, Mutation, str, int | None, str, str]] = [
     ("weight-three-decimals", set_cell("绩效指标", 3, "分值", "59.995"), "绩效指标", excel_row(3), "分值",
      "最多保留两位小数"),
     ("weight-sum-not-90", set_cell("绩效指标", 3, "分值", 55), "绩效指标", excel_row(3), "分值",
-     "指标分值合计为 85，应为 90"),
+     "指标分值合计为 85，按「财预〔2020〕10号」评分规则应为 90"),
     ("numerator-without-denominator", set_cell("绩效指标", 0, "分母", None), "绩效指标", excel_row(0), "分母",
      "与「分子」须同时填写或同时留空"),
     ("denominator-without-numerator", set_cell("绩效指标", 1, "分子", None), "绩效指标", excel_row(1), "分母",

@@ -18,6 +18,7 @@ from pipeline.contract.schemas import (
     TARGET_TEXT,
     TYPED_NUMBER,
     TYPED_OPERATOR,
+    TYPED_SUFFIX,
     UNIT,
     FundingSheet,
     IndicatorSheet,
@@ -88,14 +89,15 @@ def projects_from(valid: ValidWorkbook) -> list[Project]:
     indicators: dict[str, list[Indicator]] = {}
     frame = valid.indicators
     for (row, pid, level1, level2, name, direction, target, target_text, unit, actual, grade, actual_text, weight,
-         numerator, denominator, self_score, deviation, typed_operator, typed_number) in zip(
+         numerator, denominator, self_score, deviation, typed_operator, typed_number, typed_suffix) in zip(
             frame.index.tolist(), *(frame[column].tolist() for column in (
                 IND.project_id, IND.level1, IND.level2, IND.name, DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT,
                 ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT, IND.weight, IND.numerator, IND.denominator,
-                IND.self_score, IND.deviation, TYPED_OPERATOR, TYPED_NUMBER)), strict=True):
+                IND.self_score, IND.deviation, TYPED_OPERATOR, TYPED_NUMBER, TYPED_SUFFIX)), strict=True):
         indicators.setdefault(pid, []).append(Indicator(
             int(row), level1, level2, name, direction, target, target_text, unit, actual, grade, actual_text,
-            weight, numerator, denominator, self_score, text_or_empty(deviation), typed_operator, typed_number))
+            weight, numerator, denominator, self_score, text_or_empty(deviation), typed_operator, typed_number,
+            typed_suffix))
     # Without a 预算执行偏差原因 column (a workbook made before it) no reason is asked for.
     asks_deviation = PJ.budget_deviation in valid.present.get(sheet_name(ProjectSheet), frozenset())
     projects: list[Project] = []

@@ -28,6 +28,7 @@ from pipeline.contract.schemas import (
     TARGET_TEXT,
     TYPED_NUMBER,
     TYPED_OPERATOR,
+    TYPED_SUFFIX,
     UNIT,
     IndicatorSheet,
     columns_of,
@@ -41,11 +42,25 @@ from pipeline.xlsx.layout import RawSheet
 
 NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 NUMBER_RE = re.compile(rf"^{NUMBER}$")
-QUANTITY_RE = re.compile(rf"^(?P<direction>>=|<=|==|≥|≤|=|>|<)?(?P<number>{NUMBER})(?P<unit>[^\d].*)?$")
-DIRECTION_ALIASES = {">=": "≥", ">": "≥", "≥": "≥", "<=": "≤", "<": "≤", "≤": "≤", "=": "=", "==": "=", "定性": "定性"}
+# Words real tables write for a direction before the number (不低于95%, 控制在5%以内) and after it
+# (95%以上), each with its direction; 控制在 says nothing alone and takes its suffix's.
+PREFIX_WORDS = {"大于等于": "≥", "不低于": "≥", "不少于": "≥", "达到": "≥",
+                "小于等于": "≤", "不高于": "≤", "不超过": "≤", "控制在": ""}
+SUFFIX_WORDS = {"以上": "≥", "以下": "≤", "以内": "≤"}
+QUANTITY_RE = re.compile(
+    rf"^(?P<direction>>=|<=|==|≥|≤|≧|≦|=|>|<|{'|'.join(PREFIX_WORDS)})?(?P<number>{NUMBER})"
+    rf"(?P<unit>[^\d].*?)??(?P<suffix>{'|'.join(SUFFIX_WORDS)})?$")
+DIRECTION_ALIASES = {">=": "≥", ">": "≥", "≥": "≥", "≧": "≥", "<=": "≤", "<": "≤", "≤": "≤", "≦": "≤",
+                     "=": "=", "==": "=", "定性": "定性",
+                     **{word: sign for word, sign in PREFIX_WORDS.items() if sign}, **SUFFIX_WORDS}
 # Operators as the report prints them: as typed, except that two ASCII characters become one sign.
-OPERATOR_SHOWN = {">=": "≥", "<=": "≤", "==": "=", "≥": "≥", "≤": "≤", "=": "=", ">": ">", "<": "<"}
+OPERATOR_SHOWN = {">=": "≥", "<=": "≤", "==": "=", "≥": "≥", "≤": "≤", "≧": "≧", "≦": "≦", "=": "=", ">": ">",
+                  "<": "<", **{word: word for word in PREFIX_WORDS}}
 UNIT_ALIASES = {"百分比": "%", "%": "%"}
+# 定性 results as offices word them, each read as the grade it means; tried after the grades
+# themselves, so "达成预期指标" stays 达成.
+GRADE_WORDS = {"达到预期": "达成", "达到年度指标": "达成", "完成年度目标": "达成",
+               "基本达成": "部分达成", "基本达到预期": "部分达成"}
 
 
 @lru_cache(maxsize=8192)
@@ -84,7 +99,7 @@ def number_value(value: object) -> tuple[Decimal | None, str | None]:
     if NUMBER_RE.match(text):
         return Decimal(text.replace(",", "")), None
     match = QUANTITY_RE.match(text)
-    if match and not match["direction"]:
+    if match and match["unit"] and not match["direction"] and not match["suffix"]:
         return None, f"带有单位「{match['unit']}」，请只填数字，例如 {match['number']}（单位见列名）"
     return None, "不是数字，请填写数字"
 
@@ -216,6 +231,31 @@ INDICATOR_INPUTS = (IND.direction, IND.unit, IND.target, IND.actual, IND.numerat
 FRACTION = frozenset((IND.numerator, IND.denominator))
 
 
+def grade_in(text: str, profile: ScoringProfile) -> str | None:
+    """The 定性 grade a completion text starts with, in the profile's words or an office's
+    (达到预期 -> 达成, 基本达成 -> 部分达成), or None."""
+    grade = profile.grade_of(text)
+    if grade is not None:
+        return grade
+    return next((g for word, g in GRADE_WORDS.items() if text.startswith(word) and g in profile.qualitative_bands),
+                None)
+
+
+GRADE_HINT = ("，定性指标的完成值应以“达成”“部分达成”或“未达成”开头（也可写 "
+              + "、".join(GRADE_WORDS) + "）")
+
+
+def cell_direction(match: re.Match[str]) -> tuple[str | None, str | None]:
+    """The direction a target cell states by its sign or words (≥95%, 不低于95%, 95%以上, 控制在
+    5%以内), None when it states none; and why not, when its words before and after the number
+    point opposite ways."""
+    before = DIRECTION_ALIASES.get(match["direction"] or "")
+    after = SUFFIX_WORDS.get(match["suffix"] or "")
+    if before and after and before != after:
+        return None, f"「{match['direction']}」与「{match['suffix']}」方向相反，请只写一个方向"
+    return before or after, None
+
+
 def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str, str],
                     profile: ScoringProfile) -> tuple[dict[str, object], list[Problem]]:
     """Direction, target, unit and completion of one indicator row, split out of its cells."""
@@ -228,9 +268,12 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
     typed_direction = record[IND.direction]
     direction = None
     typed_operator = ""  # the operator as the office typed it, in the cell or else in 指标方向
+    typed_suffix = ""  # likewise a direction word after the number (95%以上)
     if typed_direction is not None:
+        column_word = normalized_text(shown(typed_direction))
         direction = direction_of(shown(typed_direction))
-        typed_operator = OPERATOR_SHOWN.get(normalized_text(shown(typed_direction)), "")
+        typed_operator = OPERATOR_SHOWN.get(column_word, "")
+        typed_suffix = column_word if column_word in SUFFIX_WORDS else ""
         if direction is None:
             problem(IND.direction, typed_direction, f"为 {shown(typed_direction)}，应为 " + "、".join(DIRECTIONS))
     unit = unit_of(text_value(record[IND.unit]))
@@ -248,13 +291,17 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
         if match:
             target_number = Decimal(match["number"].replace(",", ""))
             typed_number = match["number"]
-            typed_operator = OPERATOR_SHOWN.get(match["direction"] or "", typed_operator)
-            cell_direction = DIRECTION_ALIASES.get(match["direction"] or "")
+            stated, why = cell_direction(match)
+            if why:
+                problem(IND.target, target, f"为 {target_text}，{why}")
+            if match["direction"] or match["suffix"]:  # the cell's own words, not 指标方向's, are printed
+                typed_operator = OPERATOR_SHOWN.get(match["direction"] or "", "")
+                typed_suffix = match["suffix"] or ""
             cell_unit = unit_of(match["unit"])
-            if cell_direction and direction and cell_direction != direction and typed_direction is not None:
+            if stated and direction and stated != direction and typed_direction is not None:
                 problem(IND.target, target,
-                        f"为 {target_text}，方向「{cell_direction}」与「指标方向」列的「{direction}」不一致")
-            direction = direction or cell_direction
+                        f"为 {target_text}，方向「{stated}」与「指标方向」列的「{direction}」不一致")
+            direction = direction or stated
             if cell_unit and unit and cell_unit != unit:
                 problem(IND.target, target,
                         f"为 {target_text}，单位「{cell_unit}」与「计量单位」列的「{unit}」不一致")
@@ -274,11 +321,9 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
     actual_number: Decimal | None = None
     grade: str | None = None
     if direction == "定性":
-        grade = profile.grade_of(normalized_text(shown(actual))) if actual is not None else None
+        grade = grade_in(normalized_text(shown(actual)), profile) if actual is not None else None
         if grade is None:
-            problem(IND.actual, actual,
-                    ("不能为空" if actual is None else f"为 {shown(actual)}") +
-                    "，定性指标的完成值应以“达成”“部分达成”或“未达成”开头")
+            problem(IND.actual, actual, ("不能为空" if actual is None else f"为 {shown(actual)}") + GRADE_HINT)
         else:
             self_score, weight = record[IND.self_score], record[IND.weight]
             if isinstance(self_score, Decimal) and isinstance(weight, Decimal) and weight > 0:
@@ -296,7 +341,7 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
             actual_number = actual
         elif actual is not None:
             match = QUANTITY_RE.match(normalized_text(shown(actual)))
-            if match and not match["direction"]:
+            if match and not match["direction"] and not match["suffix"]:
                 actual_number = Decimal(match["number"].replace(",", ""))
                 actual_unit = unit_of(match["unit"])
                 if actual_unit and unit and actual_unit != unit:
@@ -313,7 +358,7 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
     parsed: dict[str, object] = {
         DIRECTION: direction, TARGET_NUMBER: target_number, TARGET_TEXT: target_text,
         UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual),
-        TYPED_OPERATOR: typed_operator, TYPED_NUMBER: typed_number}
+        TYPED_OPERATOR: typed_operator, TYPED_NUMBER: typed_number, TYPED_SUFFIX: typed_suffix}
     return parsed, problems
 
 

@@ -15,7 +15,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from pipeline.core import headers
-from pipeline.core.forms import FUNDING_SOURCES, LEVEL2_BY_LEVEL1
+from pipeline.core.forms import ACCEPTED_SOURCES, LEVEL2_BY_LEVEL1, accepted_level2
 from pipeline.xlsx.layout import SheetLayout
 
 TEXT = {"kind": "text"}
@@ -29,9 +29,11 @@ DIRECTIONS = ("≥", "≤", "=", "定性")
 # Columns validation adds to the indicator table once it has split the cells; build.py reads them.
 DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT = "_direction", "_target_number", "_target_text", "_unit"
 ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT = "_actual_number", "_actual_grade", "_actual_text"
-TYPED_OPERATOR, TYPED_NUMBER = "_typed_operator", "_typed_number"  # the target as typed, for the report
+# The target as typed, for the report: the operator or words before the number, the number, and
+# a direction word after it (95%以上).
+TYPED_OPERATOR, TYPED_NUMBER, TYPED_SUFFIX = "_typed_operator", "_typed_number", "_typed_suffix"
 PARSED_INDICATOR_COLUMNS = (DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT, ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT,
-                            TYPED_OPERATOR, TYPED_NUMBER)
+                            TYPED_OPERATOR, TYPED_NUMBER, TYPED_SUFFIX)
 
 
 class ProjectSheet(pa.DataFrameModel):
@@ -72,7 +74,7 @@ class FundingSheet(pa.DataFrameModel):
     """Sheet 资金: one row per project and source of money, amounts in 万元."""
 
     project_id: Series[object] = pa.Field(alias="项目编号", metadata=TEXT)
-    source: Series[object] = pa.Field(alias="资金来源", isin=FUNDING_SOURCES, metadata=TEXT)
+    source: Series[object] = pa.Field(alias="资金来源", isin=ACCEPTED_SOURCES, metadata=TEXT)
     initial_budget_wan: Series[object] = pa.Field(alias="年初预算数(万元)", ge=Decimal(0), metadata=NUMBER)
     adjusted_budget_wan: Series[object] = pa.Field(alias="全年预算数(万元)", ge=Decimal(0), metadata=NUMBER)
     spent_wan: Series[object] = pa.Field(alias="全年执行数(万元)", ge=Decimal(0), metadata=NUMBER)
@@ -136,8 +138,8 @@ class IndicatorSheet(pa.DataFrameModel):
     @pa.dataframe_check(name="level2_matches_level1")
     @classmethod
     def level2_matches_level1(cls, df: pd.DataFrame) -> Series[bool]:
-        """二级指标 must be one of those allowed under its 一级指标."""
-        allowed = df[cls.level1].map(lambda level1: LEVEL2_BY_LEVEL1.get(level1, ()))
+        """二级指标 must be one of those accepted under its 一级指标 (`forms.accepted_level2`)."""
+        allowed = df[cls.level1].map(accepted_level2)
         return pd.Series(
             # An unknown 一级指标 is reported by its own column's check, not a second time here.
             [lvl2 is None or lvl1 not in LEVEL2_BY_LEVEL1 or lvl2 in ok

@@ -211,7 +211,7 @@ def cross_sheet_problems(tables: Mapping[str, pd.DataFrame], labels: Mapping[str
                 problems.append(located(
                     "绩效指标", first, labels["绩效指标"].get(IndicatorSheet.weight, IndicatorSheet.weight),
                     shown(total),
-                    f"：项目 {project_id} 的指标分值合计为 {shown(total)}，应为 "
+                    f"：项目 {project_id} 的指标分值合计为 {shown(total)}，按「{profile.name}」评分规则应为 "
                     f"{shown(profile.indicator_weight_total)}（另 {shown(profile.budget_weight)} 分为预算执行率）"))
 
     if template_names is not None:

@@ -27,9 +27,10 @@ from pipeline.core.formatting import (
     score,
     weight,
 )
-from pipeline.core.forms import FUNDING_SOURCES, level_rank
+from pipeline.core.forms import FUNDING_SOURCES, funding_source, level_rank
 from pipeline.core.indicators import IndicatorResult, ProjectResult
 from pipeline.core.narrative import balance, money_sentence, paragraphs, sentence_body
+from pipeline.core.profile import ScoringProfile
 from pipeline.core.records import Funding
 
 __all__ = ["CONTEXT_KEYS", "CONTEXT_VARIABLES", "DICT_FIELDS", "ITEM_FIELDS", "ContextVariable", "Shape",
@@ -129,7 +130,8 @@ def target_text(result: IndicatorResult) -> str:
     ind = result.indicator
     if ind.qualitative or ind.target is None:
         return ind.target_text
-    return f"{ind.typed_operator or ind.direction}{amount_text(ind.target, ind.unit, ind.typed_number)}"
+    operator = ind.typed_operator or ("" if ind.typed_suffix else ind.direction)  # "95%以上" says it after
+    return f"{operator}{amount_text(ind.target, ind.unit, ind.typed_number)}{ind.typed_suffix}"
 
 
 def actual_text(result: IndicatorResult) -> str:
@@ -179,7 +181,7 @@ def source_rows(funding: Sequence[Funding]) -> list[dict[str, str]]:
     of that source; a source the project has no row of shows empty amounts."""
     rows: list[dict[str, str]] = []
     for label in FUNDING_SOURCES:
-        mine = [f for f in funding if f.source == label]
+        mine = [f for f in funding if funding_source(f.source) == label]  # 本年财政拨款 is 财政拨款
         if not mine:
             rows.append({"label": label, "initial": "", "adjusted": "", "spent": ""})
             continue
@@ -249,8 +251,9 @@ def report_context(result: ProjectResult, run_date: date) -> dict[str, object]:
     }
 
 
-def summary_row(result: ProjectResult) -> dict[str, object]:
-    """One row of 汇总表.xlsx: 编号, 名称, 预算, 执行, 执行率, 得分, 等级, 警告数."""
+def summary_row(result: ProjectResult, profile: ScoringProfile) -> dict[str, object]:
+    """One row of 汇总表.xlsx: 编号, 名称, 预算, 执行, 执行率, 得分, 等级, 警告数, and the scoring
+    profile the 得分 and 等级 follow (a 湖北 85 and a national 85 are not the same figure)."""
     return {
         "项目编号": result.project.project_id,
         "项目名称": result.project.name,
@@ -260,5 +263,6 @@ def summary_row(result: ProjectResult) -> dict[str, object]:
         "总得分": float(score(result.total_score)),
         "评价等级": result.grade,
         "警告数": len(result.warnings),
+        "评分规则": profile.name,
     }
 

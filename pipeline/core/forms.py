@@ -1,8 +1,10 @@
 """What the official 项目支出绩效自评表 (财预〔2020〕10号 附件1) fixes: its sources of money and
 its indicator levels, each in the form's order.
 
-The contract accepts exactly these names (`contract/schemas.py`), and the report lists sources
-and indicators in this order (`context.py`), so both read them from here.
+The contract accepts these names and the other spellings real tables use for them
+(`contract/schemas.py`), and the report lists sources and indicators in this order
+(`context.py`), so both read them from here. A name is shown as typed; only where it counts
+(sums by source, the form's order) is it read as the form's name.
 """
 
 from __future__ import annotations
@@ -21,6 +23,50 @@ LEVEL2_BY_LEVEL1: Mapping[str, tuple[str, ...]] = MappingProxyType({
 })
 LEVEL1_ORDER: tuple[str, ...] = tuple(LEVEL2_BY_LEVEL1)
 
+# Other names real tables give a source of money (湖北, 安徽, 四川 …), each with the form's name.
+SOURCE_ALIASES: Mapping[str, str] = MappingProxyType({
+    "当年财政拨款": "财政拨款",
+    "本年财政拨款": "财政拨款",
+    "财政资金": "财政拨款",
+    "上年结转资金": "上年结转",
+    "单位资金": "其他资金",
+    "财政专户管理资金": "其他资金",
+})
+# Every 资金来源 accepted: the form's names first, so a message listing them starts with those.
+ACCEPTED_SOURCES: tuple[str, ...] = FUNDING_SOURCES + tuple(SOURCE_ALIASES)
+
+# Other names real tables give a 二级指标 (湖北 writes 进度指标 for 时效指标), each with the form's name.
+LEVEL2_ALIASES: Mapping[str, str] = MappingProxyType({
+    "进度指标": "时效指标",
+    "满意度指标": "服务对象满意度指标",
+})
+# 二级 that real tables put under a second 一级: the cost indicators also sit under 产出指标,
+# where they take the place of its 成本指标.
+LEVEL2_ALSO_UNDER: Mapping[str, Mapping[str, str]] = MappingProxyType({
+    "产出指标": MappingProxyType({name: "成本指标" for name in LEVEL2_BY_LEVEL1["成本指标"]}),
+})
+
+
+def funding_source(typed: str) -> str:
+    """The form's name of a typed 资金来源 (本年财政拨款 -> 财政拨款); an unknown name unchanged."""
+    return SOURCE_ALIASES.get(typed, typed)
+
+
+def form_level2(level1: str, level2: str) -> str:
+    """The form's 二级 for a typed one under `level1` (进度指标 -> 时效指标, 经济成本指标 under
+    产出指标 -> 成本指标); a name the form does not know unchanged."""
+    level2 = LEVEL2_ALIASES.get(level2, level2)
+    return LEVEL2_ALSO_UNDER.get(level1, {}).get(level2, level2)
+
+
+def accepted_level2(level1: str) -> frozenset[str]:
+    """Every 二级 accepted under `level1`: the form's, their other names, and those also placed
+    there; empty for an 一级 the form does not know."""
+    if level1 not in LEVEL2_BY_LEVEL1:
+        return frozenset()
+    return frozenset(name for name in (*LEVEL2_BY_LEVEL1[level1], *LEVEL2_ALIASES, *LEVEL2_ALSO_UNDER.get(level1, {}))
+                     if form_level2(level1, name) in LEVEL2_BY_LEVEL1[level1])
+
 
 def level_rank(level1: str, level2: str) -> tuple[int, int]:
     """Where an indicator sits in the form: its 一级's place, then its 二级's place under it.
@@ -31,4 +77,5 @@ def level_rank(level1: str, level2: str) -> tuple[int, int]:
     if level1 not in LEVEL2_BY_LEVEL1:
         return len(LEVEL1_ORDER), 0
     level2s = LEVEL2_BY_LEVEL1[level1]
+    level2 = form_level2(level1, level2)
     return LEVEL1_ORDER.index(level1), level2s.index(level2) if level2 in level2s else len(level2s)

@@ -172,6 +172,19 @@ def strict_target_warnings(indicator: Indicator, actual: Decimal) -> list[Proble
                     f"自评表照录 {typed}；如指标确为“{reading}”，请改写指标值")]
 
 
+def rate_typed_as_fraction_warnings(indicator: Indicator, from_fraction: bool) -> list[Problem]:
+    """The 警告 when a rate seems typed as a fraction (0.96 under unit % against ≥90%): it is
+    scored as 0.96 %, which nobody meant, so the officer is asked before the report is trusted."""
+    actual, target = indicator.actual, indicator.target
+    if (from_fraction or actual is None or target is None or indicator.unit != "%"
+            or not ZERO < actual < ONE or target <= ONE):
+        return []
+    meant = f"{plain_number(actual * HUNDRED)}%"
+    return [warning(indicator, headers.ACTUAL, indicator.actual_text,
+                    f"填写为 {indicator.actual_text}，单位为 %，而指标值为 {plain_number(target)}%：是否应为 {meant}？"
+                    f"自评表按 {plain_number(actual)}% 评分，如完成率是 {meant} 请改填 {meant}")]
+
+
 def evaluate_indicator(indicator: Indicator, profile: ScoringProfile) -> tuple[IndicatorResult, list[Problem]]:
     """Completion and score of one indicator, and the warnings its typed figures deserve."""
     found: list[Problem] = []
@@ -191,6 +204,7 @@ def evaluate_indicator(indicator: Indicator, profile: ScoringProfile) -> tuple[I
         done = completion(indicator.direction, indicator.target, actual, profile)
         result = IndicatorResult(indicator, actual, from_fraction, done, indicator_score(indicator.weight, done))
         found.extend(strict_target_warnings(indicator, actual))
+        found.extend(rate_typed_as_fraction_warnings(indicator, from_fraction))
         if indicator.self_score is not None and abs(indicator.self_score - result.score) > SCORE_TOLERANCE:
             found.append(warning(
                 indicator, headers.SELF_SCORE, plain_number(indicator.self_score),

@@ -48,6 +48,9 @@ class ScoringProfile:
         }
     )
     met_grade: str = "达成"
+    # Points of each 一级 block (湖北: 产出指标 40, 效益指标 40), checked only where a form states
+    # its blocks; empty: the split of the indicator total is free. Out of the hash like the bands.
+    block_totals: dict[str, Decimal] = field(hash=False, default_factory=dict)
     # (lowest total, grade), best first.
     grade_bands: tuple[tuple[Decimal, str], ...] = (
         (Decimal(90), "优"),

@@ -46,6 +46,7 @@ class Indicator:
     # when none was typed) and the number as typed ("1,000"; "" when the cell held a number).
     typed_operator: str = ""
     typed_number: str = ""
+    typed_suffix: str = ""  # a direction word after the number as typed (95%以上)
 
     @property
     def qualitative(self) -> bool:

@@ -18,7 +18,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from pipeline import config, inputs
-from pipeline.config import Settings
+from pipeline.config import Settings, chosen_profile
 from pipeline.errors import Status, TemplateInvalid
 from pipeline.run import runtime, steps
 from pipeline.run.steps import PreparedReports, RenderedChunk, RunSummary
@@ -130,9 +130,11 @@ def run_workbook(workbook: Path, settings: Settings) -> RunSummary:
 
 
 @flow(name="perfreport-folder", log_prints=False)
-def report_folder(input_dir: str = "input", output_dir: str = "output", workbook: str | None = None) -> list[str]:
+def report_folder(input_dir: str = "input", output_dir: str = "output", workbook: str | None = None,
+                  profile: str | None = None) -> list[str]:
     """The flow `perfreport serve` serves: every workbook in `input_dir` (the annual schedule), or
-    only `workbook` (a file the hot folder saw arrive). Returns each workbook's status."""
-    settings = Settings(output_dir=Path(output_dir))
+    only `workbook` (a file the hot folder saw arrive), scored by `profile` (a name or a file;
+    None: the national default). Returns each workbook's status."""
+    settings = Settings(output_dir=Path(output_dir), profile=chosen_profile(profile))
     paths = [Path(workbook)] if workbook else [Path(entry.path) for entry in inputs.workbook_entries(Path(input_dir))]
     return [run_workbook(path, settings).status for path in paths]

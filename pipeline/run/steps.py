@@ -333,7 +333,7 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings)
             path = chunk_dir / f"chunk-{number:06d}.json"
             path.write_bytes(orjson.dumps(items))
             chunk_files.append(path)
-            rows.extend({**summary_row(result), "报告文件": f"{REPORTS_DIR}/{filename}"}
+            rows.extend({**summary_row(result, settings.profile), "报告文件": f"{REPORTS_DIR}/{filename}"}
                         for result, filename in zip(results, filenames[chunk], strict=True))
             warnings.extend(w for result in results for w in result.warnings)
         (chunk_dir / SUMMARY_DATA).write_bytes(summary_json(rows, warnings))
@@ -408,7 +408,8 @@ def finish_failed(checked: CheckedWorkbook, settings: Settings, message: str = "
             write_problems(staging / PROBLEMS_NAME, checked.problems)
         errors = sum(p.severity is Severity.ERROR for p in checked.problems)
         counts = Counts(errors=errors, warnings=len(checked.problems) - errors)
-        write_manifest(staging / MANIFEST_NAME, checked.path, checked.sha256, staging, counts, status)
+        write_manifest(staging / MANIFEST_NAME, checked.path, checked.sha256, staging, counts, status,
+                       profile=settings.profile.name)
     # Errors first, so the CLI shows what blocks the reports.
     shown = sorted(checked.problems, key=lambda p: p.severity is not Severity.ERROR)[:SHOWN_PROBLEMS]
     return RunSummary(checked.path, status, final, counts, problems=tuple(shown), message=message)
@@ -429,7 +430,7 @@ def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk],
         write_zip(staging / f"{final.name}_报告.zip", [staging / f.path for f in reports], staging)
         counts = Counts(projects=prepared.total, reports=len(reports), warnings=len(warnings))
         write_manifest(staging / MANIFEST_NAME, prepared.workbook, prepared.sha256, staging,
-                       counts, Status.SUCCESS, known=reports)
+                       counts, Status.SUCCESS, known=reports, profile=settings.profile.name)
     timings = {**prepared.timings, "渲染": started - prepared.finished_at,
                "渲染(各任务合计)": sum(c.seconds for c in rendered), "写出": time.perf_counter() - started}
     return RunSummary(prepared.workbook, Status.SUCCESS, final, counts, problems=tuple(warnings[:SHOWN_PROBLEMS]),

@@ -22,12 +22,16 @@ ANNUAL_CRON = "0 8 15 1 *"  # 15 January, 08:00
 TIMEZONE = "Asia/Shanghai"
 
 
-def folder_parameters(input_dir: Path, output_dir: Path) -> dict[str, str]:
-    """The served flow's folder parameters, as absolute paths (runs start in other processes)."""
-    return {"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve())}
+def folder_parameters(input_dir: Path, output_dir: Path, profile: str | None = None) -> dict[str, str]:
+    """The served flow's folder parameters, as absolute paths (runs start in other processes), and
+    the scoring profile's name or file when one was chosen (a run the watcher starts leaves it
+    out and gets the deployment's)."""
+    folders = {"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve())}
+    return {**folders, "profile": profile} if profile else folders
 
 
-def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE):  # noqa: ANN201 - prefect's RunnerDeployment
+def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE,  # noqa: ANN201 - prefect's RunnerDeployment
+                      profile: str | None = None):
     """The deployment of `flow.report_folder` on the input folder, on the annual schedule."""
     from prefect.schedules import Cron
 
@@ -35,7 +39,7 @@ def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON
 
     return report_folder.to_deployment(
         name=DEPLOYMENT, schedules=[Cron(cron, timezone=timezone)],
-        parameters=folder_parameters(input_dir, output_dir),
+        parameters=folder_parameters(input_dir, output_dir, profile),
         description="每年按计划处理 input/ 中的全部工作簿；放入 input/ 的新工作簿由 perfreport serve 随即处理。",
     )
 
@@ -56,7 +60,7 @@ def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str
 
 
 def serve(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE,
-          poll_seconds: float = POLL_SECONDS) -> None:
+          poll_seconds: float = POLL_SECONDS, profile: str | None = None) -> None:
     """Serve the deployment and watch the input folder until interrupted."""
     from prefect import serve as prefect_serve
 
@@ -67,6 +71,6 @@ def serve(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: 
                                name="perfreport-hotfolder", daemon=True)
     watcher.start()
     try:
-        prefect_serve(folder_deployment(input_dir, output_dir, cron, timezone))
+        prefect_serve(folder_deployment(input_dir, output_dir, cron, timezone, profile))
     finally:
         stop.set()

@@ -30,10 +30,13 @@ def package_versions() -> dict[str, str]:
 
 
 def write_manifest(path: Path, workbook: Path, workbook_sha256: str, root: Path,
-                   counts: Counts, status: str, known: Sequence[WrittenFile] = ()) -> Path:
-    """manifest.json: the input and its hash, every output with its hash, counts and versions.
+                   counts: Counts, status: str, known: Sequence[WrittenFile] = (),
+                   profile: str | None = None) -> Path:
+    """manifest.json: the input and its hash, the scoring profile, every output with its hash,
+    counts and versions.
 
-    `known` files were hashed when written (the reports), so they are not read again.
+    `known` files were hashed when written (the reports), so they are not read again. `profile`
+    is the display name of the scoring profile the run used (left out when not given).
     """
     hashed = {f.path: f for f in known}
     listed = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
@@ -45,6 +48,7 @@ def write_manifest(path: Path, workbook: Path, workbook_sha256: str, root: Path,
     manifest = {
         "status": status,
         "input": {"file": workbook.name, "sha256": workbook_sha256},
+        **({"profile": profile} if profile is not None else {}),
         "counts": counts.as_dict(),
         "outputs": outputs,
         "versions": package_versions(),
