@@ -114,17 +114,24 @@ def table_of(data: Mapping[str, object], key: str, source: str) -> Mapping[str, 
     return value
 
 
+def check_keys(table: Mapping[str, object], keys: tuple[str, ...], required: int, where: str, source: str) -> None:
+    """A table of a profile has only `keys`, and the first `required` of them; else the file's error
+    (`where` names the table, "[qualitative.达成]", or is "" for the top level)."""
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        inside = f"{where} 中" if where else ""
+        raise profile_problem(source, f"{inside}有不认识的项 {'、'.join(unknown)}（可用：{'、'.join(keys)}）")
+    missing = [k for k in keys[:required] if k not in table]
+    if missing:
+        raise profile_problem(source, f"{where + ' ' if where else ''}缺少 {'、'.join(missing)}")
+
+
 def band_of(grade: str, value: object, source: str) -> QualitativeBand:
     """One 定性 band of [qualitative."grade"]: a share range and the default share."""
     where = f"qualitative.{grade}"
     if not isinstance(value, dict):
         raise profile_problem(source, f"[{where}] 应写 low、high、default 三项")
-    unknown = sorted(set(value) - set(BAND_KEYS))
-    if unknown:
-        raise profile_problem(source, f"[{where}] 中有不认识的项 {'、'.join(unknown)}（可用：{'、'.join(BAND_KEYS)}）")
-    missing = [k for k in BAND_KEYS[:3] if k not in value]
-    if missing:
-        raise profile_problem(source, f"[{where}] 缺少 {'、'.join(missing)}")
+    check_keys(value, BAND_KEYS, 3, f"[{where}]", source)
     low, high, default = (number_of(value[k], f"{where}.{k}", source) for k in BAND_KEYS[:3])
     inclusive = value.get("high_inclusive", False)
     if not isinstance(inclusive, bool):
@@ -178,12 +185,7 @@ def profile_from_toml(text: str, source: str) -> ScoringProfile:
         where = re.search(r"line (\d+), column (\d+)", str(exc))
         place = f"第 {where[1]} 行第 {where[2]} 列" if where else ""
         raise profile_problem(source, f"{place}不是正确的 TOML 写法（{exc}）") from None
-    unknown = sorted(set(data) - set(PROFILE_KEYS))
-    if unknown:
-        raise profile_problem(source, f"有不认识的项 {'、'.join(unknown)}（可用：{'、'.join(PROFILE_KEYS)}）")
-    missing = [k for k in PROFILE_KEYS[:3] if k not in data]
-    if missing:
-        raise profile_problem(source, f"缺少 {'、'.join(missing)}")
+    check_keys(data, PROFILE_KEYS, 3, "", source)
     name = data["name"]
     if not isinstance(name, str) or not name.strip():
         raise profile_problem(source, "name 应为一段文字，如 name = \"湖北\"")
