@@ -67,6 +67,9 @@ class Settings:
     header_search_rows: int = 10
     # The evaluation scheme every step scores and validates by (weights, bands, grades).
     profile: ScoringProfile = DEFAULT_PROFILE
+    # True when the user named the profile (--profile, the web page's selector): an official form
+    # whose budget 分值 is 20 then keeps it instead of selecting the 20-point profile.
+    profile_chosen: bool = False
 
 
 # The address of `perfreport web` as officers reach it (e.g. http://10.0.0.5:8000), so the Prefect
@@ -241,3 +244,16 @@ def chosen_profile(choice: str | None, folder: Path = PROFILES_DIR) -> ScoringPr
             return profile
     names = "、".join(shipped) or "（无）"
     raise ProfileInvalid(f"找不到评分规则「{choice}」：{folder} 中现有 {names}；也可写评分规则文件的路径（.toml）")
+
+
+def profile_for_budget_weight(weight: Decimal, folder: Path = PROFILES_DIR) -> ScoringProfile | None:
+    """The shipped profile whose budget execution is worth `weight` points (20: 湖北), the
+    national one first when it fits; None when no shipped profile does. An official form's budget
+    分值 selects its profile this way when the user named none."""
+    if DEFAULT_PROFILE.budget_weight == weight:
+        return DEFAULT_PROFILE
+    for path in profile_files(folder).values():
+        profile = load_profile_file(path)
+        if profile.budget_weight == weight:
+            return profile
+    return None

@@ -135,6 +135,7 @@ def report_folder(input_dir: str = "input", output_dir: str = "output", workbook
     """The flow `perfreport serve` serves: every workbook in `input_dir` (the annual schedule), or
     only `workbook` (a file the hot folder saw arrive), scored by `profile` (a name or a file;
     None: the national default). Returns each workbook's status."""
-    settings = Settings(output_dir=Path(output_dir), profile=chosen_profile(profile))
+    settings = Settings(output_dir=Path(output_dir), profile=chosen_profile(profile),
+                        profile_chosen=bool(profile))
     paths = [Path(workbook)] if workbook else [Path(entry.path) for entry in inputs.workbook_entries(Path(input_dir))]
     return [run_workbook(path, settings).status for path in paths]

@@ -24,12 +24,11 @@ import orjson
 
 from pipeline.config import Settings, chunk_size_for
 from pipeline.contract.build import projects_from
-from pipeline.contract.schemas import SHEET_LAYOUTS
-from pipeline.contract.validate import validate_workbook
+from pipeline.contract.intake import FormChecks, checked_result, read_and_validate
 from pipeline.core.context import report_context, summary_row
 from pipeline.core.indicators import ProjectResult, evaluate
 from pipeline.core.narrative import with_narrative_warnings
-from pipeline.core.profile import ScoringProfile
+from pipeline.core.profile import DEFAULT_PROFILE, ScoringProfile
 from pipeline.core.records import Project
 from pipeline.docx.checkreport import invalid_message
 from pipeline.docx.fastrender import CompiledTemplate
@@ -57,7 +56,6 @@ from pipeline.write.names import (
 from pipeline.write.staging import discard, discarded_on_failure, staged, staging_dir
 from pipeline.write.tables import write_problems, write_summary
 from pipeline.write.zipfiles import write_zip
-from pipeline.xlsx.reader import read_workbook
 
 CHUNKS_DIR = ".chunks"
 SUMMARY_DATA = "summary.json"
@@ -75,6 +73,8 @@ class CheckedWorkbook:
     problems: tuple[Problem, ...] = ()
     refused: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    profile: ScoringProfile = DEFAULT_PROFILE  # the one that scores it (a form may select it)
+    forms: FormChecks | None = None  # a workbook of printed forms: its cells and typed figures
 
     @property
     def status(self) -> str:
@@ -102,6 +102,7 @@ class PreparedReports:
     warnings: int
     timings: dict[str, float]
     finished_at: float  # time.perf_counter() in the flow's process, to time the render phase
+    profile: str = DEFAULT_PROFILE.name  # the display name of the profile that scored it
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,23 +148,21 @@ def check_workbook(path: Path, settings: Settings) -> CheckedWorkbook:
     try:
         with without_cyclic_gc():
             digest = sha256_of(path) if path.is_file() else ""
-            raw = read_workbook(path, SHEET_LAYOUTS, settings.header_search_rows)
-            read = time.perf_counter() - started
-            validated = time.perf_counter()
-            valid = validate_workbook(raw, available_templates(settings), settings.profile)
-            del raw  # the typed tables replace it; at 100,000 projects it is hundreds of MB
+            intake = read_and_validate(path, settings, available_templates(settings))
             recorded = time.perf_counter()
-            projects = tuple(projects_from(valid))
-            warnings = valid.warnings
-            del valid
+            projects = tuple(projects_from(intake.valid))
+            warnings = intake.valid.warnings
+            profile, forms, read = intake.profile, intake.forms, intake.read_seconds
+            del intake  # at 100,000 projects the typed tables are hundreds of MB
     except WorkbookRefused as exc:
         return CheckedWorkbook(path, "", refused=exc.reason)
     except ValidationFailed as exc:
-        return CheckedWorkbook(path, digest, problems=tuple(exc.problems))
+        return CheckedWorkbook(path, digest, problems=tuple(exc.problems), profile=settings.profile)
     finally:
         release_free_memory()
-    timings = {"读取": read, "校验": recorded - validated, "整理": time.perf_counter() - recorded}
-    return CheckedWorkbook(path, digest, projects=projects, problems=warnings, timings=timings)
+    timings = {"读取": read, "校验": recorded - started - read, "整理": time.perf_counter() - recorded}
+    return CheckedWorkbook(path, digest, projects=projects, problems=warnings, timings=timings,
+                           profile=profile, forms=forms)
 
 
 @contextlib.contextmanager
@@ -195,10 +194,12 @@ def release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def evaluate_projects(projects: Sequence[Project], profile: ScoringProfile) -> list[ProjectResult]:
+def evaluate_projects(projects: Sequence[Project], profile: ScoringProfile,
+                      forms: FormChecks | None = None) -> list[ProjectResult]:
     """Every project's evaluation, in workbook order, with the 警告 of its figures and of its
-    narrative (where the officer's text contradicts them)."""
-    return [with_narrative_warnings(evaluate(p, profile)) for p in projects]
+    narrative (where the officer's text contradicts them), and for a form workbook those of the
+    figures its forms typed by hand, each at its form cell."""
+    return [checked_result(with_narrative_warnings(evaluate(p, profile)), forms, profile) for p in projects]
 
 
 # The reports' dates are the office's calendar dates (China keeps one zone, without summer time).
@@ -326,21 +327,21 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings)
         for number, first in enumerate(range(0, len(projects), size), start=1):
             chunk = slice(first, first + size)
             evaluated = time.perf_counter()
-            results = evaluate_projects(projects[chunk], settings.profile)
+            results = evaluate_projects(projects[chunk], checked.profile, checked.forms)
             computed += time.perf_counter() - evaluated
             items = [(filename, template, report_context(result, day))
                      for result, filename, template in zip(results, filenames[chunk], templates[chunk], strict=True)]
             path = chunk_dir / f"chunk-{number:06d}.json"
             path.write_bytes(orjson.dumps(items))
             chunk_files.append(path)
-            rows.extend({**summary_row(result, settings.profile), "报告文件": f"{REPORTS_DIR}/{filename}"}
+            rows.extend({**summary_row(result, checked.profile), "报告文件": f"{REPORTS_DIR}/{filename}"}
                         for result, filename in zip(results, filenames[chunk], strict=True))
             warnings.extend(w for result in results for w in result.warnings)
         (chunk_dir / SUMMARY_DATA).write_bytes(summary_json(rows, warnings))
     now = time.perf_counter()
     timings = {**checked.timings, "计算": computed, "准备渲染": now - started - computed}
     return PreparedReports(checked.path, checked.sha256, staging, tuple(chunk_files), len(projects),
-                           len(warnings), timings, now)
+                           len(warnings), timings, now, checked.profile.name)
 
 
 def prepare_run(path: Path, settings: Settings) -> PreparedReports | RunSummary:
@@ -409,7 +410,7 @@ def finish_failed(checked: CheckedWorkbook, settings: Settings, message: str = "
         errors = sum(p.severity is Severity.ERROR for p in checked.problems)
         counts = Counts(errors=errors, warnings=len(checked.problems) - errors)
         write_manifest(staging / MANIFEST_NAME, checked.path, checked.sha256, staging, counts, status,
-                       profile=settings.profile.name)
+                       profile=checked.profile.name)
     # Errors first, so the CLI shows what blocks the reports.
     shown = sorted(checked.problems, key=lambda p: p.severity is not Severity.ERROR)[:SHOWN_PROBLEMS]
     return RunSummary(checked.path, status, final, counts, problems=tuple(shown), message=message)
@@ -430,7 +431,7 @@ def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk],
         write_zip(staging / f"{final.name}_报告.zip", [staging / f.path for f in reports], staging)
         counts = Counts(projects=prepared.total, reports=len(reports), warnings=len(warnings))
         write_manifest(staging / MANIFEST_NAME, prepared.workbook, prepared.sha256, staging,
-                       counts, Status.SUCCESS, known=reports, profile=settings.profile.name)
+                       counts, Status.SUCCESS, known=reports, profile=prepared.profile)
     timings = {**prepared.timings, "渲染": started - prepared.finished_at,
                "渲染(各任务合计)": sum(c.seconds for c in rendered), "写出": time.perf_counter() - started}
     return RunSummary(prepared.workbook, Status.SUCCESS, final, counts, problems=tuple(warnings[:SHOWN_PROBLEMS]),

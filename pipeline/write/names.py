@@ -78,7 +78,8 @@ def report_filenames(projects: Sequence[tuple[str, str]]) -> list[str]:
     # The last number given to each stem, so 100,000 alike names do not rescan _2, _3, … each time.
     last_number: dict[str, int] = {}
     for project_id, name in projects:
-        stem = safe_stem(f"{project_id}_{name}")
+        # A printed form's project is known by its sheet, often named after the project itself.
+        stem = safe_stem(name if project_id == name else f"{project_id}_{name}")
         key = windows_key(stem)
         candidate, n = stem, last_number.get(key, 1)
         while windows_key(candidate) in taken:  # Windows names are case-insensitive
