@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint template example bench clean web server
+.PHONY: run test lint template example blank bench clean web server
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ template: $(STAMP)
 
 example: $(STAMP)
 	$(BIN)/python scripts/make_example.py input/2020年度项目支出绩效自评表.xlsx
+
+# A blank workbook to fill in (drop-downs, prompts, 填报说明), written to 绩效自评填报表.xlsx here,
+# not into input/, whose workbooks are processed; an existing file is kept (perfreport blank --force).
+blank: $(STAMP)
+	$(BIN)/perfreport blank
 
 clean:
 	rm -rf $(VENV) output/*/ .pytest_cache

@@ -105,7 +105,7 @@ def command_run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     settings = Settings(output_dir=args.output_dir, chunk_size=args.chunk_size, workers=args.workers,
                         dask_address=args.dask_address or os.environ.get(DASK_ADDRESS_ENV) or None,
-                        profile=profile)
+                        profile=profile, profile_chosen=bool(args.profile))
     apply_prefect_defaults()
     from pipeline.run.flow import run_workbook  # prefect reads its settings at import
     from pipeline.write.locks import OutputBusy
@@ -173,6 +173,33 @@ def command_check_template(args: argparse.Namespace) -> int:
             print(line, file=sys.stdout if check.ok else sys.stderr)
         codes.append(EXIT_OK if check.ok else EXIT_REFUSED)
     return max(codes)
+
+
+def command_blank(args: argparse.Namespace) -> int:
+    """`perfreport blank`: write the blank workbook; an existing file is kept unless --force."""
+    from pipeline.write import blank
+    from pipeline.write.files import atomic_write
+
+    target: Path = args.file or Path(blank.DEFAULT_BLANK_NAME)
+    if target.suffix.lower() != ".xlsx":
+        print(f"✘ 文件名应以 .xlsx 结尾：{target}", file=sys.stderr)
+        return EXIT_REFUSED
+    if target.is_dir():
+        print(f"✘ {target} 是一个文件夹，请写出文件名，如 {target / blank.DEFAULT_BLANK_NAME}", file=sys.stderr)
+        return EXIT_REFUSED
+    if target.exists() and not args.force:
+        print(f"✘ 文件已存在：{target}。要覆盖它请加 --force，或换一个文件名。", file=sys.stderr)
+        return EXIT_REFUSED
+    templates = blank.template_names(args.templates_dir or Settings().templates_dir)
+    try:  # a temporary file renamed into place: an existing file is replaced whole or not at all
+        atomic_write(target, blank.workbook_bytes(blank.blank_workbook(templates)))
+    except OSError as exc:
+        print(f"✘ 无法写入 {target}（{os_error_reason(exc)}）。请检查文件夹是否存在、可写、磁盘是否已满。",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"✔ 已生成空白填报工作簿：{target}")
+    print(f"  先看“填报说明”表；填好后运行 perfreport run {target}")
+    return EXIT_OK
 
 
 def write_timings(path: Path, summary) -> None:  # noqa: ANN001 - steps.RunSummary
@@ -288,6 +315,22 @@ def parser() -> argparse.ArgumentParser:
     web.add_argument("--head-timeout", type=float, default=None, help=argparse.SUPPRESS)
     web.add_argument("--body-timeout", type=float, default=None, help=argparse.SUPPRESS)
     web.set_defaults(handler=command_web)
+    blank = sub.add_parser(
+        "blank", help="生成一个空白的填报工作簿（带下拉选项、填写提示和填报说明）",
+        description="生成一个空白的填报工作簿：项目、资金、使用原则、绩效指标四张表的表头，填报说明，"
+                    "资金来源、一级指标、二级指标（随一级指标变化）、指标方向、定性等级和模板的下拉选项，"
+                    "以及每列的填写提示。",
+        epilog="Example:\n  perfreport blank 2021年度绩效自评.xlsx\n\n"
+               "不要把空白工作簿写进 input/ 文件夹：那里的工作簿会被自动处理。填好后运行 perfreport run 文件名.xlsx。\n"
+               "退出码：0 已生成；2 文件已存在（加 --force 覆盖）、文件名不是 .xlsx 或无法写入。",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    blank.add_argument("file", nargs="?", type=Path, default=None, metavar="FILE",
+                       help="要生成的文件（默认当前文件夹中的 绩效自评填报表.xlsx）")
+    blank.add_argument("--force", action="store_true", help="文件已存在时覆盖它")
+    blank.add_argument("--templates-dir", type=Path, default=None, metavar="DIR",
+                       help="“模板”下拉选项列出此文件夹中的 .docx 模板（默认 templates/）")
+    blank.set_defaults(handler=command_blank)
     return top
 
 

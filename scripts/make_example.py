@@ -3,42 +3,30 @@
 Usage: python scripts/make_example.py input/2020年度项目支出绩效自评表.xlsx
 
 The content is the seven 2020 project reports of 如皋市信访局 (the project's seed),
-laid out in the four sheets of docs' workbook contract (项目, 资金, 使用原则, 绩效指标)
-plus a 填报说明 sheet that the pipeline ignores. The output is deterministic: fixed
+laid out in the four sheets of docs' workbook contract (项目, 资金, 使用原则, 绩效指标).
+It is the blank workbook of `perfreport blank` (pipeline/write/blank.py: headers, 填报说明,
+drop-downs, prompts) with these rows filled in. The output is deterministic: fixed
 document properties and fixed zip timestamps give the same bytes on every run.
 """
 
 from __future__ import annotations
 
-import io
 import sys
-import zipfile
 from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
-from openpyxl.writer.excel import ExcelWriter
 
-from pipeline.core.columns import column_name
+from pipeline.config import Settings
+from pipeline.write import blank
+from pipeline.write.blank import TOP, WRAP_TOP
 from pipeline.write.files import atomic_write
-from pipeline.write.zipfiles import ZipMember, zip_bytes
 
 FIXED_TIME = datetime(2021, 3, 1, 9, 0, 0)
-# The members' mode as Excel-like tools leave it (their date is the one zip epoch of
-# pipeline.write.zipfiles).
-ZIP_MODE = 0o600
 
 DEPT = "如皋市信访局"
 YEAR = 2020
-
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-TITLE_FONT = Font(bold=True, size=14)
-WRAP_TOP = Alignment(wrap_text=True, vertical="top")
-TOP = Alignment(vertical="top")
-CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
 # ---------------------------------------------------------------------------
 # 项目: (编号, 名称, 实施单位 or None, 项目概况, 年度目标, 完成情况)
@@ -440,75 +428,16 @@ INDICATORS = [
     ),
 ]
 
-INSTRUCTIONS = [
-    ("填报说明", ""),
-    ("用途", "本工作簿用于生成每个预算项目的《绩效评价报告》，一个项目生成一份 Word 报告。"),
-    ("工作表", "请填写“项目”“资金”“使用原则”“绩效指标”四张表；本说明表不参与计算，可保留或删除。"),
-    (
-        "表头",
-        "表头文字请勿修改；表头上方可以保留标题行。各表通过“项目编号”关联，编号在“项目”表中唯一。",
-    ),
-    (
-        "项目",
-        "每个项目一行。“项目概况”填写项目情况，不必写“××万元使用完毕”，该句由软件根据“资金”表"
-        "自动生成；多段文字之间空一行。“实施单位”不填时默认为主管部门。",
-    ),
-    (
-        "报告结尾",
-        "“预算执行偏差原因”写资金没有用完的原因；“存在问题”“改进措施”写入报告的评价结论；"
-        "“署名”不填时用实施单位；“报告日期”填日期（如 2021年3月15日），不填时用生成报告当天的日期。",
-    ),
-    (
-        "资金",
-        "每个项目每个资金来源一行，资金来源为：财政拨款、上年结转、其他资金。金额以万元为单位，"
-        "只填数字（如 2.97，不要写“2.97万元”）；全年执行数不得大于全年预算数。",
-    ),
-    ("使用原则", "每条原则一行，序号从 1 开始；内容不必带“1.”“（一）”等编号。"),
-    (
-        "绩效指标",
-        "每个指标一行。一级、二级指标须从规定名称中选择；指标方向填 ≥、≤、= 或 定性，"
-        "也可在年度指标值中直接写“≥90%”“≤4.46万元”。每个项目各指标分值合计须为 90 分"
-        "（预算执行率占 10 分）。",
-    ),
-    (
-        "实际完成值",
-        "定量指标填数字（可带单位，如 96.7%）；定性指标填“达成预期指标”“部分达成年度指标”"
-        "或“未达成”。填写分子、分母时，完成值由软件按分子/分母计算。",
-    ),
-    ("自评得分", "一般不填，由软件计算。定性指标可填写，但须在其等级对应的分值区间内。"),
-    ("偏差说明", "未完全完成的指标，请填写“偏差原因分析及改进措施”。"),
-]
-
-PROJECT_HEADERS = [
-    "项目编号",
-    "项目名称",
-    "年度",
-    "主管部门",
-    "实施单位",
-    "项目概况",
-    "年度目标",
-    "完成情况",
-    "模板",
-    "预算执行偏差原因",
-    "存在问题",
-    "改进措施",
-    "署名",
-    "报告日期",
-]
+# The headers are the blank workbook's (pipeline/write/blank.py), which are the contract's.
+PROJECT_HEADERS = blank.PROJECTS.headers
 ENDING_HEADERS = PROJECT_HEADERS[-5:]
-FUND_HEADERS = ["项目编号", "资金来源", "年初预算数(万元)", "全年预算数(万元)", "全年执行数(万元)"]
-PRINCIPLE_HEADERS = ["项目编号", "序号", "内容"]
-INDICATOR_HEADERS = list(INDICATORS[0].keys())
+INDICATOR_HEADERS = blank.INDICATORS.headers
+assert list(INDICATORS[0].keys()) == INDICATOR_HEADERS, "the rows above follow the indicator sheet's columns"
 
 
-def style_header(ws: Worksheet, row: int, widths: list[float]) -> None:
-    for col, width in enumerate(widths, start=1):
-        cell = ws.cell(row=row, column=col)
-        cell.font = HEADER_FONT
-        cell.fill = HEADER_FILL
-        cell.alignment = CENTER
-        ws.column_dimensions[column_name(col - 1)].width = width
-    ws.freeze_panes = ws.cell(row=row + 1, column=1)
+def wrapped_columns(spec: blank.SheetSpec) -> set[int]:
+    """The 1-based columns of long text, wrapped and top-aligned."""
+    return {index for index, column in enumerate(spec.columns, start=1) if column.wrap}
 
 
 def write_rows(ws: Worksheet, rows: list[list], start_row: int, wrap_cols: set[int]) -> None:
@@ -526,69 +455,37 @@ def write_rows(ws: Worksheet, rows: list[list], start_row: int, wrap_cols: set[i
             cell.alignment = WRAP_TOP if c in wrap_cols else TOP
 
 
-def build() -> Workbook:
-    wb = Workbook()
+def write_sheet(wb: Workbook, spec: blank.SheetSpec, rows: list[list]) -> Worksheet:
+    """The example's rows under a sheet's header."""
+    ws = wb[spec.name]
+    write_rows(ws, rows, blank.header_row_of(wb, spec.name) + 1, wrapped_columns(spec))
+    return ws
 
-    ws = wb.active
-    ws.title = "填报说明"
-    for r, (key, text) in enumerate(INSTRUCTIONS, start=1):
-        ws.cell(row=r, column=1, value=key).font = TITLE_FONT if r == 1 else HEADER_FONT
-        ws.cell(row=r, column=1).alignment = TOP
-        ws.cell(row=r, column=2, value=text or None).alignment = WRAP_TOP
-    ws.column_dimensions["A"].width = 14
-    ws.column_dimensions["B"].width = 90
 
-    ws = wb.create_sheet("项目")
-    ws.cell(row=1, column=1, value=f"{YEAR}年度项目支出绩效自评汇总表").font = TITLE_FONT
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(PROJECT_HEADERS))
-    ws.cell(row=1, column=1).alignment = CENTER
-    ws.row_dimensions[1].height = 28
-    write_rows(ws, [PROJECT_HEADERS], 2, set())
-    style_header(ws, 2, [13, 24, 8, 16, 16, 60, 40, 60, 14, 40, 50, 50, 16, 16])
-    rows = [
+def build(templates: tuple[str, ...]) -> Workbook:
+    """The blank workbook (its drop-downs offering `templates`) with the example's rows."""
+    wb = blank.blank_workbook(templates, titles={blank.PROJECTS.name: f"{YEAR}年度项目支出绩效自评汇总表"},
+                              created=FIXED_TIME)
+    write_sheet(wb, blank.PROJECTS, [
         [code, name, YEAR, DEPT, unit, overview, goal, result, TEMPLATES.get(code)]
         + [ENDINGS.get(code, {}).get(header) for header in ENDING_HEADERS]
         for code, name, unit, overview, goal, result in PROJECTS
-    ]
-    write_rows(ws, rows, 3, {2, 6, 7, 8, 10, 11, 12})
-
-    ws = wb.create_sheet("资金")
-    write_rows(ws, [FUND_HEADERS], 1, set())
-    style_header(ws, 1, [13, 12, 18, 18, 18])
-    write_rows(ws, [list(f) for f in FUNDS], 2, set())
+    ])
+    ws = write_sheet(wb, blank.FUNDS, [list(f) for f in FUNDS])
     for row in ws.iter_rows(min_row=2, min_col=3, max_col=5):
         for cell in row:
             cell.number_format = "0.00"
-
-    ws = wb.create_sheet("使用原则")
-    write_rows(ws, [PRINCIPLE_HEADERS], 1, set())
-    style_header(ws, 1, [13, 8, 90])
-    rows = [
+    write_sheet(wb, blank.PRINCIPLES, [
         [code, i, text]
         for code, _name, *_rest in PROJECTS
         for i, text in enumerate(PRINCIPLES[code], start=1)
-    ]
-    write_rows(ws, rows, 2, {3})
-
-    ws = wb.create_sheet("绩效指标")
-    write_rows(ws, [INDICATOR_HEADERS], 1, set())
-    style_header(ws, 1, [13, 12, 18, 32, 10, 30, 24, 10, 8, 8, 8, 10, 50])
-    rows = [[d[h] for h in INDICATOR_HEADERS] for d in INDICATORS]
-    write_rows(ws, rows, 2, {4, 6, 7, 13})
+    ])
+    write_sheet(wb, blank.INDICATORS, [[d[h] for h in INDICATOR_HEADERS] for d in INDICATORS])
 
     wb.properties.creator = DEPT
     wb.properties.lastModifiedBy = DEPT
     wb.properties.title = f"{YEAR}年度项目支出绩效自评表"
-    wb.properties.created = FIXED_TIME
-    wb.properties.modified = FIXED_TIME
     return wb
-
-
-def normalized_zip(data: bytes) -> bytes:
-    """Rewrite the xlsx zip with fixed entry timestamps so that runs give identical bytes."""
-    with zipfile.ZipFile(io.BytesIO(data)) as src:
-        members = [ZipMember.deflated(info.filename, [src.read(info.filename)]) for info in src.infolist()]
-    return zip_bytes(members, mode=ZIP_MODE)
 
 
 def main(argv: list[str]) -> int:
@@ -597,10 +494,8 @@ def main(argv: list[str]) -> int:
         return 2
     target = Path(argv[1])
 
-    # Workbook.save() stamps "modified" with the current time; ExcelWriter keeps ours.
-    buf = io.BytesIO()
-    ExcelWriter(build(), zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED)).save()
-    atomic_write(target, normalized_zip(buf.getvalue()))  # readable by all, never half written
+    templates = blank.template_names(Settings().templates_dir)
+    atomic_write(target, blank.workbook_bytes(build(templates)))  # readable by all, never half written
     print(f"wrote {target}")
     return 0
 
