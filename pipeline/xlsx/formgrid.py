@@ -1,15 +1,17 @@
 """The cells of a printed 自评表 sheet as a grid: values, merged areas and cell addresses.
 
 The four-sheet contract is read column by column (`reader.py`); an official form is a page, read
-by its labels (`formsheet.py`). Forms are small (one page per project), so they are read with
-openpyxl in its normal mode, the one that knows merged areas, after the same refusals as any
+by its labels (`formsheet.py`). Forms are small (one page per project): they are read with
+openpyxl's read-only mode, their merged areas from the sheet XML, after the same refusals as any
 workbook (`refusal.py`: not an .xlsx, encrypted, hostile zips).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+import zipfile
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,9 @@ from openpyxl.utils import get_column_letter
 
 from pipeline.errors import WorkbookRefused
 from pipeline.xlsx.cells import cell_value
+from pipeline.xlsx.merged import MergedArea, merged_areas
 from pipeline.xlsx.refusal import refusal_to_open, refusal_while_reading, refuse_unreadable
+from pipeline.xlsx.sheetxml import sheet_parts, xml_pieces
 
 Cell = tuple[int, int]  # (Excel row, Excel column), both from 1
 
@@ -65,32 +69,40 @@ def address(cell: Cell) -> str:
     return f"{get_column_letter(cell[1])}{cell[0]}"
 
 
-def merged_tops(worksheet) -> dict[Cell, Cell]:  # noqa: ANN001 - openpyxl has no public type
+def merged_tops(areas: Iterable[MergedArea]) -> dict[Cell, Cell]:
     """Every cell of each merged area -> its top-left cell (the top-left itself included)."""
     tops: dict[Cell, Cell] = {}
-    for area in worksheet.merged_cells.ranges:
-        top = (area.min_row, area.min_col)
-        for row in range(area.min_row, area.max_row + 1):
-            for column in range(area.min_col, area.max_col + 1):
-                tops[(row, column)] = top
+    for top, left, bottom, right in areas:  # Excel rows, 0-based columns
+        for row in range(top, bottom + 1):
+            for column in range(left + 1, right + 2):
+                tops[(row, column)] = (top, left + 1)
     return tops
 
 
-def sheet_grid(values_sheet, formulas_sheet) -> FormGrid:  # noqa: ANN001 - openpyxl worksheets
-    """One sheet's grid from the workbook opened twice: cached values, and the formulas."""
+def sheet_grid(values_sheet, formulas_sheet, areas: list[MergedArea]) -> FormGrid:  # noqa: ANN001
+    """One sheet's grid from the workbook opened twice (cached values, and the formulas) in
+    openpyxl's read-only mode, and its merged areas read from the sheet XML: the normal mode
+    binds a style to every merged cell, 50 ms a form."""
     values: dict[Cell, object] = {}
     uncached: set[Cell] = set()
+    values_sheet.reset_dimensions()  # read-only mode trusts <dimension>, which some writers get wrong
+    formulas_sheet.reset_dimensions()
     for row in values_sheet.iter_rows():
         for cell in row:
-            value = cell_value(cell.value, cell.number_format)
+            value = getattr(cell, "value", None)
             if value is not None:
-                values[(cell.row, cell.column)] = value
+                converted = cell_value(value, getattr(cell, "number_format", None))
+                if converted is not None:
+                    values[(cell.row, cell.column)] = converted
     for row in formulas_sheet.iter_rows():
         for cell in row:
-            if cell.data_type == "f" and (cell.row, cell.column) not in values:
+            if getattr(cell, "data_type", None) == "f" and (cell.row, cell.column) not in values:
                 uncached.add((cell.row, cell.column))
-    return FormGrid(values_sheet.title, values, merged_tops(values_sheet), frozenset(uncached),
-                    values_sheet.max_row, values_sheet.max_column)
+    tops = merged_tops(areas)
+    cells = [*values, *uncached, *tops]
+    rows = max((r for r, _ in cells), default=0)
+    columns = max((c for _, c in cells), default=0)
+    return FormGrid(values_sheet.title, values, tops, frozenset(uncached), rows, columns)
 
 
 def open_both(path: Path):  # noqa: ANN201 - openpyxl workbooks
@@ -100,10 +112,20 @@ def open_both(path: Path):  # noqa: ANN201 - openpyxl workbooks
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # data validations and other features openpyxl drops
-            return (openpyxl.load_workbook(path, data_only=True),
-                    openpyxl.load_workbook(path, data_only=False))
+            return (openpyxl.load_workbook(path, read_only=True, data_only=True),
+                    openpyxl.load_workbook(path, read_only=True, data_only=False))
     except Exception as exc:  # openpyxl raises many types for damaged files
         raise refusal_to_open(path, exc) from exc
+
+
+def all_merged_areas(path: Path) -> dict[str, list[MergedArea]]:
+    """The merged areas of every sheet, by sheet name, read from the sheets' XML."""
+    with zipfile.ZipFile(path) as archive:
+        found: dict[str, list[MergedArea]] = {}
+        for sheet, part in sheet_parts(archive).items():
+            last = deque(xml_pieces(archive, part), maxlen=1)  # the areas follow the cells
+            found[sheet] = merged_areas(last[0] if last else b"")
+        return found
 
 
 def form_grids(path: Path) -> list[FormGrid]:
@@ -113,8 +135,9 @@ def form_grids(path: Path) -> list[FormGrid]:
     refuse_unreadable(path)
     values_book, formulas_book = open_both(path)
     try:
-        return [sheet_grid(sheet, formulas_book[sheet.title]) for sheet in values_book.worksheets
-                if sheet.sheet_state == "visible"]
+        areas = all_merged_areas(path)
+        return [sheet_grid(sheet, formulas_book[sheet.title], areas.get(sheet.title, []))
+                for sheet in values_book.worksheets if sheet.sheet_state == "visible"]
     except WorkbookRefused:
         raise
     except Exception as exc:  # a damaged part surfaces only while iterating
