@@ -10,13 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.core.profile import DEFAULT_PROFILE, ScoringProfile
 from pipeline.run import steps
 from pipeline.write.names import REPORTS_DIR
 
 
-def reports_of(workbook: Path, output_dir: Path) -> tuple[Path, dict[str, dict[str, object]]]:
-    """Run `workbook` into `output_dir`: its published reports folder and each report's context by file name."""
-    settings = Settings(output_dir=output_dir, workers=1)
+def reports_of(workbook: Path, output_dir: Path, profile: ScoringProfile = DEFAULT_PROFILE,
+               ) -> tuple[Path, dict[str, dict[str, object]]]:
+    """Run `workbook` into `output_dir` scored by `profile`: its published reports folder and each
+    report's context by file name."""
+    settings = Settings(output_dir=output_dir, workers=1, profile=profile)
     prepared = steps.prepare_run(workbook, settings)
     assert isinstance(prepared, steps.PreparedReports), prepared
     contexts = {name: context for chunk in prepared.chunk_files for name, _, context in steps.chunk_items(chunk)}

@@ -47,6 +47,8 @@ CONTRACT_KEYS = {
     "budget_deviation",
     "sources",
     "conclusion",
+    "scoring_rule",
+    "scoring_note",
     "problems",
     "improvements",
     "signature",
@@ -120,6 +122,9 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "total_score": "96.34",
     "grade": "优",
     "conclusion": "经自评，该项目得分96.34分，评价等级为优。",
+    "scoring_rule": "财预〔2020〕10号",
+    "scoring_note": ("本次评价按「财预〔2020〕10号」评分规则计分：预算执行率10分，绩效指标90分，满分100分；"
+                     "按总分确定评价等级，90分（含）以上为优、80分（含）至90分为良、60分（含）至80分为中、60分以下为差。"),
     "problems": ["个别事项办结用时较长。"],
     "improvements": [f"落实包案机制。{SPECIAL}"],
     "signature": "如皋市信访局",
@@ -178,7 +183,7 @@ def test_default_template_renders_title_headings_and_paragraphs(report: Document
     assert "2020年度领导接访费用5万元使用完毕。" in body
     assert "该项目年度总体目标是：保障市党政领导按要求完成接访工作。" in body
     assert "2020年度市信访局推动市党政领导接待信访群众 74 批 74 人次。" in body
-    assert body[body.index("四、评价结论") + 1] == "经自评，该项目得分96.34分，评价等级为优。"
+    assert body[body.index("四、评价结论") + 1] == f"经自评，该项目得分96.34分，评价等级为优。{SAMPLE_CONTEXT['scoring_note']}"
     assert not any(text.startswith("实施单位：") for text in body)
     assert not any(text.startswith("{%") for text in body)
 

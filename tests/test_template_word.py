@@ -179,7 +179,7 @@ def test_no_custom_style_is_named_正文_and_body_text_is_normal(form: Report) -
     body = {text_of(p): style_of(p) for p in form.paragraphs()}
     for paragraph in overview:
         assert body[paragraph] is None  # no w:pStyle: Normal
-    assert body[str(form.context["conclusion"])] is None
+    assert body[f"{form.context['conclusion']}{form.context['scoring_note']}"] is None
 
 
 def test_body_runs_carry_the_east_asian_hint(form: Report) -> None:
@@ -314,7 +314,7 @@ def test_report_ends_with_conclusion_annex_note_signature_and_date(form: Report)
     start = texts.index("四、评价结论")
     problems, improvements = form.context["problems"], form.context["improvements"]
     assert isinstance(problems, list) and isinstance(improvements, list) and problems and improvements
-    expected = [str(form.context["conclusion"]), "（一）存在的问题及原因", *problems, "（二）下一步改进措施",
+    expected = [f"{form.context['conclusion']}{form.context['scoring_note']}", "（一）存在的问题及原因", *problems, "（二）下一步改进措施",
                 *improvements, "附件：项目支出绩效自评表", f"\t{form.context['signature']}",
                 str(form.context["report_date"])]
     assert texts[start + 1 : start + 1 + len(expected)] == expected

@@ -85,6 +85,8 @@ CONTEXT_VARIABLES: tuple[ContextVariable, ...] = (
     ContextVariable("total_score", Shape.TEXT),
     ContextVariable("grade", Shape.TEXT),
     ContextVariable("conclusion", Shape.TEXT),
+    ContextVariable("scoring_rule", Shape.TEXT),
+    ContextVariable("scoring_note", Shape.TEXT),
     ContextVariable("problems", Shape.TEXT_LIST),
     ContextVariable("improvements", Shape.TEXT_LIST),
     ContextVariable("signature", Shape.TEXT),
@@ -114,6 +116,37 @@ def goal_sentence(result: ProjectResult) -> str:
 def conclusion(result: ProjectResult) -> str:
     """The conclusion with score and grade: 经自评，该项目得分97.85分，评价等级为优。"""
     return f"经自评，该项目得分{score(result.total_score)}分，评价等级为{result.grade}。"
+
+
+def grade_bands_text(profile: ScoringProfile) -> str:
+    """The grade bands in words: 90分（含）以上为优、80分（含）至90分为良、…、60分以下为差. Each band
+    runs from its lowest total (included) up to the next band's; the best one has no top but the
+    full score, the one that starts at 0 is "below" the band above it. Words, not a dash: the
+    sentence breaks anywhere in running text without leaving a "–" at a line's end."""
+    full = profile.budget_weight + profile.indicator_weight_total
+    uppers = (full, *(low for low, _ in profile.grade_bands[:-1]))
+    parts: list[str] = []
+    for (low, name), upper in zip(profile.grade_bands, uppers, strict=True):
+        if low == upper:
+            parts.append(f"{weight(low)}分为{name}")
+        elif low > 0:
+            top = "以上" if upper == full else f"至{weight(upper)}分"
+            parts.append(f"{weight(low)}分（含）{top}为{name}")
+        elif upper < full:
+            parts.append(f"{weight(upper)}分以下为{name}")
+        else:  # a single band covering every total
+            parts.append(f"0至{weight(full)}分为{name}")
+    return "、".join(parts)
+
+
+def scoring_note(result: ProjectResult) -> str:
+    """评分说明: the scoring rules by name, with their weights and grade bands, so a reader knows
+    which scheme the score and grade follow ("本次评价按「湖北」评分规则计分：预算执行率20分，…")."""
+    profile = result.profile
+    full = profile.budget_weight + profile.indicator_weight_total
+    return (f"本次评价按「{profile.name}」评分规则计分：预算执行率{weight(profile.budget_weight)}分，"
+            f"绩效指标{weight(profile.indicator_weight_total)}分，满分{weight(full)}分；"
+            f"按总分确定评价等级，{grade_bands_text(profile)}。")
 
 
 def amount_text(value: Decimal, unit: str, typed: str = "") -> str:
@@ -243,6 +276,8 @@ def report_context(result: ProjectResult, run_date: date) -> dict[str, object]:
         "total_score": score(result.total_score),
         "grade": result.grade,
         "conclusion": conclusion(result),
+        "scoring_rule": result.profile_name,
+        "scoring_note": scoring_note(result),
         "problems": paragraphs(project.problems),
         "improvements": paragraphs(project.improvements),
         "signature": project.signature or project.implementing_unit,

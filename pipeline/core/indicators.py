@@ -46,6 +46,15 @@ class ProjectResult:
     total_score: Decimal
     grade: str
     warnings: tuple[Problem, ...]
+    # The rules that produced these figures: the report names them (评分说明), since a 湖北 85
+    # and a national 85 are not the same figure. Each result carries its own, so the report of
+    # a project scored by a profile other than the run's default still names the right one.
+    profile: ScoringProfile
+
+    @property
+    def profile_name(self) -> str:
+        """The name of the scoring rules the figures follow (财预〔2020〕10号, 湖北)."""
+        return self.profile.name
 
     @property
     def weight_total(self) -> Decimal:
@@ -234,4 +243,5 @@ def evaluate(project: Project, profile: ScoringProfile) -> ProjectResult:
         project=project, initial_budget_wan=initial, adjusted_budget_wan=adjusted, spent_wan=spent,
         execution_rate=rate, budget_weight=profile.budget_weight, budget_score=money_score,
         indicators=tuple(results), total_score=total, grade=grade(total, profile), warnings=tuple(warnings),
+        profile=profile,
     )

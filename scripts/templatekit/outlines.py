@@ -51,11 +51,12 @@ def principles_blocks() -> list[Block]:
 
 
 def conclusion_blocks() -> list[Block]:
-    """评价结论 with (一)存在的问题及原因 and (二)下一步改进措施 when the workbook has them; the
-    improvements are (一) when there are no problems, so the numbering never skips. Any of
-    them may be the text's last paragraph, so all stay with the ending."""
+    """评价结论 (score and grade, then the 评分说明 naming the scoring rules that gave them, where a
+    reader of the grade asks what it means) with (一)存在的问题及原因 and (二)下一步改进措施 when
+    the workbook has them; the improvements are (一) when there are no problems, so the numbering
+    never skips. Any of them may be the text's last paragraph, so all stay with the ending."""
     return kept([
-        (N, "{{ conclusion }}"),
+        (N, "{{ conclusion }}{{ scoring_note }}"),
         *when("problems", (H2, "（一）存在的问题及原因"), *each("problems", "para", "{{ para }}")),
         *when("improvements", (H2, "{% if problems %}（二）{% else %}（一）{% endif %}下一步改进措施"),
               *each("improvements", "para", "{{ para }}")),
@@ -125,10 +126,12 @@ def full_outline() -> list[Block]:
         (N, "本次评价的对象为{{ project_name }}项目，范围为该项目{{ year }}年度预算资金的使用情况和绩效目标的完成情况。"
             "评价的目的是了解资金使用效果，总结经验，查找问题，提高财政资金使用效益。"),
         (H2, "（二）绩效评价原则、评价指标体系、评价方法和标准"),
+        # The 办法 is the legal basis whatever the profile; the scoring rules (weights, grade
+        # bands) are the profile's and named by it in the 评分说明 that closes the paragraph.
         (N, "评价依据《项目支出绩效评价管理办法》（财预〔2020〕10号），采取单位自评方式，"
             "遵循科学公正、统筹兼顾、激励约束、公开透明的原则。"
-            "评价指标由预算执行率（{{ budget.weight }}分）和{{ indicators|length }}项绩效指标组成，"
-            "满分{{ weight_total }}分；各项指标按实际完成值与年度指标值的对比计分，按总分确定评价等级。"),
+            "评价指标由预算执行率和{{ indicators|length }}项绩效指标组成，"
+            "各项指标按实际完成值与年度指标值的对比计分。{{ scoring_note }}"),
         (H2, "（三）绩效评价工作过程"),
         (N, "对照年初设定的绩效目标，核对项目预算执行数据和各项绩效指标的实际完成情况，逐项计分，形成本报告。"),
         (H1, "三、综合评价情况及评价结论"),
