@@ -162,12 +162,14 @@ def test_a_form_with_a_20_point_budget_is_scored_by_the_hubei_profile_unless_one
     assert any("按「财预〔2020〕10号」" in m and "应为 90" in m for m in messages(named.problems, Severity.ERROR))
 
 
-def test_a_hubei_form_names_its_profile_in_the_summary_and_manifest(tmp_path: Path) -> None:
+def test_a_hubei_form_names_its_profile_in_the_reports_summary_and_manifest(tmp_path: Path) -> None:
     workbook = tmp_path / "湖北自评表.xlsx"
     write_forms(workbook, form_rows("湖北"), "湖北")
 
-    reports, _ = reports_of(workbook, tmp_path / "out")
+    reports, contexts = reports_of(workbook, tmp_path / "out")
 
+    assert {context["scoring_rule"] for context in contexts.values()} == {"湖北"}
+    assert all("预算执行率20分，绩效指标80分" in str(context["scoring_note"]) for context in contexts.values())
     manifest = json.loads((reports.parent / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["profile"] == "湖北"
     summary = openpyxl.load_workbook(reports.parent / "汇总表.xlsx").active

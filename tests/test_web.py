@@ -861,7 +861,8 @@ class RecordedRuns:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def __call__(self, workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
+    def __call__(self, workbook: Path, input_dir: Path, output_dir: Path,
+                 profile: str | None = None) -> tuple[str, str]:
         self.calls.append(workbook.name)
         return "success", ""
 

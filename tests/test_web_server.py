@@ -302,3 +302,27 @@ def test_twenty_uploads_of_one_name_at_once_each_end_as_the_input_or_an_archived
         else:
             assert 'id="replaced"' in page and "已被之后上传的同名工作簿替换" in page
             assert f"output/_archive/{kept[digest]}" in page
+
+
+# --- the scoring-profile selector ----------------------------------------------------------------
+
+
+def test_the_served_page_offers_the_profiles_and_refuses_one_it_did_not_offer(server: Server) -> None:
+    status, page = get(server)
+    body = multipart("鄂.xlsx", workbook_bytes("鄂")).removesuffix(f"--{BOUNDARY}--\r\n".encode()) + (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="profile"\r\n\r\n../../etc/passwd\r\n'
+        f"--{BOUNDARY}--\r\n").encode()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    try:
+        connection.request("POST", "/upload", body=body, headers={
+            "Host": server.host, "Origin": f"http://{server.host}",
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+        answer = connection.getresponse()
+        refused = answer.status, answer.read().decode("utf-8")
+    finally:
+        connection.close()
+
+    assert status == 200 and '<select id="profile" name="profile"' in page and '<label for="profile">' in page
+    assert '<option value="湖北">湖北（预算执行20分＋绩效指标80分）</option>' in page
+    assert refused[0] == 400 and "没有名为「../../etc/passwd」的评分规则" in refused[1]
+    assert not (server.input_dir / "鄂.xlsx").exists()

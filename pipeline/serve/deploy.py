@@ -44,8 +44,9 @@ def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON
     )
 
 
-def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str, str]:
-    """Run the served deployment on one workbook and wait for it; its final state's type."""
+def run_for_file(workbook: Path, input_dir: Path, output_dir: Path, profile: str | None = None) -> tuple[str, str]:
+    """Run the served deployment on one workbook and wait for it; its final state's type. `profile`:
+    the one an upload on the web page chose; None leaves the deployment's (`serve --profile`)."""
     from prefect.deployments import run_deployment
 
     from pipeline.run.flow import report_folder
@@ -54,7 +55,7 @@ def run_for_file(workbook: Path, input_dir: Path, output_dir: Path) -> tuple[str
     # not a coroutine.
     flow_run = cast("FlowRun", run_deployment(
         f"{report_folder.name}/{DEPLOYMENT}", timeout=None, as_subflow=False, poll_interval=1,
-        parameters={**folder_parameters(input_dir, output_dir), "workbook": str(workbook.resolve())},
+        parameters={**folder_parameters(input_dir, output_dir, profile), "workbook": str(workbook.resolve())},
     ))
     return (flow_run.state.type.value if flow_run.state is not None else "UNKNOWN"), ""
 

@@ -211,6 +211,7 @@ class Processed:
     outcome: str
     processed_at: str  # ISO 8601, for a person reading the file
     message: str = ""  # why a run was refused, when it wrote no outputs that would tell
+    profile: str = ""  # the scoring profile an upload chose for it (a stem), "" when none was named
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +239,8 @@ def load_state(path: Path) -> HotfolderState:
         if data["version"] != STATE_VERSION:
             raise StateUnreadable(f"{path}: version {data['version']!r}, expected {STATE_VERSION}")
         return HotfolderState({name: Processed(str(run["sha256"]), str(run["outcome"]),
-                                               str(run["processed_at"]), str(run.get("message", "")))
+                                               str(run["processed_at"]), str(run.get("message", "")),
+                                               str(run.get("profile", "")))
                                for name, run in data["files"].items()})
     except (KeyError, TypeError, AttributeError) as exc:
         raise StateUnreadable(f"{path}: unexpected content ({exc!r})") from exc
@@ -247,7 +249,8 @@ def load_state(path: Path) -> HotfolderState:
 def state_json(state: HotfolderState) -> bytes:
     """The state as UTF-8 JSON, names sorted so the file diffs cleanly."""
     files = {name: {"sha256": run.sha256, "outcome": run.outcome, "processed_at": run.processed_at,
-                    **({"message": run.message} if run.message else {})}
+                    **({"message": run.message} if run.message else {}),
+                    **({"profile": run.profile} if run.profile else {})}
              for name, run in sorted(state.processed.items())}
     text = json.dumps({"version": STATE_VERSION, "files": files}, ensure_ascii=False, indent=2)
     return (text + "\n").encode("utf-8")
@@ -260,18 +263,20 @@ def save_state(path: Path, state: HotfolderState) -> Path:
 
 
 def with_run(state: HotfolderState, name: str, sha256: str, outcome: str,
-             processed_at: datetime, message: str = "") -> HotfolderState:
+             processed_at: datetime, message: str = "", profile: str = "") -> HotfolderState:
     """`state` with `name`'s last run replaced by this one.
 
     Record the hash taken before the run: if the file changed during the run, the next poll
     sees new content and runs again, rather than marking unread content as done.
     """
-    run = Processed(sha256, outcome, processed_at.isoformat(timespec="seconds"), message)
+    run = Processed(sha256, outcome, processed_at.isoformat(timespec="seconds"), message, profile)
     return HotfolderState({**state.processed, name: run})
 
 
-def needs_run(path: Path, state: HotfolderState, sha256: str | None = None) -> bool:
-    """Whether the workbook's content differs from what its last run read (or it never ran).
+def needs_run(path: Path, state: HotfolderState, sha256: str | None = None, profile: str | None = None) -> bool:
+    """Whether the workbook's content differs from what its last run read (or it never ran), or
+    `profile`, the scoring profile an upload chose for this content ("" for none), differs from
+    the one its last run was given. `profile` None: no upload named one, the content decides.
 
     Content, not mtime: copying the same file onto a share again gives it a new mtime, and must
     not start a run. Pass `sha256` when it is known (Poll fills it in) to skip reading the file.
@@ -280,6 +285,8 @@ def needs_run(path: Path, state: HotfolderState, sha256: str | None = None) -> b
     """
     last = state.processed.get(path.name)
     if last is None:
+        return True
+    if profile is not None and last.profile != profile:
         return True
     return last.sha256 != (sha256 or content_sha256(path))
 

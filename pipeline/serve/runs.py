@@ -22,7 +22,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 
 from pipeline import inputs
 from pipeline.errors import Counts, Status
-from pipeline.serve import hotfolder
+from pipeline.serve import hotfolder, profilechoice
 from pipeline.write import folders
 from pipeline.write.files import sha256_of
 from pipeline.write.locks import (
@@ -65,6 +65,7 @@ class RunView:
     files: frozenset[str] = frozenset()  # the outputs the manifest lists, relative to the folder
     downloads: tuple[str, ...] = ()  # those at the top of the folder: the zip, 汇总表, 校验报告
     input_sha256: str = ""  # the content the run read
+    profile: str = ""  # the scoring profile's display name: the one the run used, or the one an upload chose
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,7 @@ def finished_view(folder: Path, manifest: Mapping[str, object]) -> RunView:
         time=modified_at(folder / MANIFEST_NAME),
         counts=Counts.from_manifest(manifest.get("counts")), files=files,
         downloads=tuple(sorted(name for name in files if "/" not in name)),
-        input_sha256=str(source.get("sha256", "")),
+        input_sha256=str(source.get("sha256", "")), profile=str(manifest.get("profile") or ""),
     )
 
 
@@ -199,17 +200,27 @@ def output_folders(output_dir: Path) -> list[Path]:
 
 
 def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | None,
-                 sha256: str | None, published: RunView | None) -> RunView | None:
+                 sha256: str | None, published: RunView | None, chosen: str | None = None) -> RunView | None:
     """The view of a workbook in input/ whose current content no run has read yet, else None.
 
     Its content hash is compared with both what the hot folder last ran and what the published
-    manifest read, so a workbook an officer ran by hand does not show as waiting.
+    manifest read, so a workbook an officer ran by hand does not show as waiting. Content an
+    upload chose a scoring profile for (`chosen`, see profilechoice.uploaded_choice) waits until
+    the hot folder has run it with that profile: the same bytes uploaded again with another one
+    run again.
     """
-    done = {h for h in (processed.sha256 if processed else None, published.input_sha256 if published else None) if h}
-    if sha256 is None or sha256 in done:
+    if sha256 is None:
+        return None
+    if chosen is None:
+        done = {h for h in (processed.sha256 if processed else None,
+                            published.input_sha256 if published else None) if h}
+        if sha256 in done:
+            return None
+    elif processed is not None and (processed.sha256, processed.profile) == (sha256, chosen):
         return None
     detail = WAITING if hotfolder.is_complete_zip(workbook) else INCOMPLETE
-    return RunView(name, workbook.name, RUNNING, detail, modified_at(workbook))
+    shown = profilechoice.shown_name(chosen, profilechoice.shipped_options()) if chosen is not None else ""
+    return RunView(name, workbook.name, RUNNING, detail, modified_at(workbook), profile=shown)
 
 
 def is_watched(output_dir: Path, held: HeldLocks) -> bool:
@@ -255,7 +266,9 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
         name = workbook_output_dir(output_dir, workbook).name
         processed = state.processed.get(workbook.name)
         published = views.get(name)
-        waiting = pending_view(workbook, name, processed, cache.sha256(workbook), published)
+        sha256 = cache.sha256(workbook)
+        chosen = profilechoice.uploaded_choice(output_dir, workbook.name, sha256)
+        waiting = pending_view(workbook, name, processed, sha256, published, chosen)
         if waiting is not None:
             views[name] = waiting
         elif published is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
@@ -267,7 +280,9 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
     for name in running_names(output_dir, held):
         earlier = views.get(name)
         views[name] = RunView(name, earlier.workbook if earlier else name + ".xlsx", RUNNING, "正在生成",
-                              modified_at(lock_path(output_dir / name)))
+                              modified_at(lock_path(output_dir / name)),
+                              # An upload's choice while its run is under way; not the last run's.
+                              profile=earlier.profile if earlier and earlier.status == RUNNING else "")
     return sorted(views.values(), key=lambda v: (v.status != RUNNING, -v.time.timestamp() if v.time else 0.0,
                                                  v.name))
 

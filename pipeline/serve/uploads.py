@@ -31,7 +31,7 @@ from starlette.datastructures import UploadFile
 
 from pipeline import inputs
 from pipeline.errors import WorkbookRefused, os_error_reason
-from pipeline.serve import hotfolder, runs
+from pipeline.serve import hotfolder, profilechoice, runs
 from pipeline.write import folders
 from pipeline.write.files import sha256_of
 from pipeline.write.locks import LOCK_SUFFIX, OutputBusy, held_lock, try_lock
@@ -74,7 +74,7 @@ class SavedUpload:
     """An upload now in the input folder."""
 
     path: Path
-    new: bool  # False: the same bytes were there already
+    new: bool  # False: the same bytes were there already, to be scored by the same profile
     sha256: str
 
 
@@ -179,13 +179,22 @@ def copy_hashed(source: IO[bytes], target: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
+def previous_choice(output_dir: Path, name: str, sha256: str) -> str:
+    """The profile the content `sha256` of `name` was last given: its upload's choice, or none
+    named (a file copied in by hand, or no record of it)."""
+    return profilechoice.uploaded_choice(output_dir, name, sha256) or profilechoice.AUTOMATIC
+
+
 def save_upload(upload: UploadFile, name: str, input_dir: Path, output_dir: Path,
-                max_upload_bytes: int) -> SavedUpload:
-    """Check an uploaded workbook and put it into the input folder as `name`.
+                max_upload_bytes: int, profile: str = profilechoice.AUTOMATIC) -> SavedUpload:
+    """Check an uploaded workbook and put it into the input folder as `name`, with the scoring
+    `profile` the page offered and the officer chose (a shipped stem, or AUTOMATIC).
 
     Written under a hidden name the hot folder ignores, checked there, then renamed into place,
     so the watcher never sees a half-written or unchecked file. The replacing itself (compare,
-    keep the old workbook in output/_archive/, rename) is one upload of a name at a time.
+    keep the old workbook in output/_archive/, record the choice, rename) is one upload of a name
+    at a time. The choice is recorded before the rename, so the watcher never meets the new
+    content without it.
     """
     from pipeline.xlsx.refusal import refuse_unreadable  # numpy: only when needed
 
@@ -204,9 +213,12 @@ def save_upload(upload: UploadFile, name: str, input_dir: Path, output_dir: Path
             target = input_dir / name
             with replacing(input_dir, name):
                 if target.is_file() and sha256_of(target) == sha256:
-                    return SavedUpload(target, False, sha256)
+                    same_profile = previous_choice(output_dir, name, sha256) == profile
+                    profilechoice.save_choice(output_dir, profilechoice.ChoiceRecord(name, sha256, profile))
+                    return SavedUpload(target, not same_profile, sha256)
                 if target.exists():
                     keep_replaced_input(target, output_dir)
+                profilechoice.save_choice(output_dir, profilechoice.ChoiceRecord(name, sha256, profile))
                 os.replace(part, target)
                 return SavedUpload(target, True, sha256)
     except OSError as exc:  # a read-only share, a full disk, a folder named like the workbook

@@ -6,7 +6,9 @@ started by the hot folder, the schedule or the command line appear as well as it
 
 An upload is checked like a hot-folder file and more (name, size, a readable and safe .xlsx),
 then moved into the input folder under a hidden temporary name and renamed into place, which is
-what the hot folder picks up (`uploads.py`). A workbook already there under that name is first
+what the hot folder picks up (`uploads.py`). The scoring profile chosen in the page's selector goes
+with it (`profilechoice.py`): only a profile the page offered is accepted, and the run it starts
+gets it as `--profile`. A workbook already there under that name is first
 copied to output/_archive/, since it is the office's own file. When no other perfreport process
 watches the input folder, this one does (`watcher.watch_folder`, one `perfreport run` process per
 file).
@@ -38,10 +40,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect
 
-from pipeline.serve import runs, watcher
+from pipeline.serve import profilechoice, runs, watcher
 from pipeline.serve.uploads import (
     UploadRejected,
     remove_stale_parts,
@@ -185,10 +187,14 @@ def create_app(settings: WebSettings) -> FastAPI:
     def page(request: Request, template: str, status: int = 200, **context: object) -> HTMLResponse:
         return pages.TemplateResponse(request, template, context, status_code=status)
 
-    def index_page(request: Request, status: int = 200, error: str = "") -> HTMLResponse:
+    def index_page(request: Request, status: int = 200, error: str = "",
+                   chosen: str = profilechoice.AUTOMATIC) -> HTMLResponse:
         held = held_locks()  # one read of /proc/locks for the listing and the watcher
         listed = runs.list_runs(settings.input_dir, settings.output_dir, cache, held)
+        # Read on every page: an administrator adds a profile by copying a file, no restart.
         return page(request, "index.html", status, runs=listed, error=error,
+                    profiles=profilechoice.shipped_options(), chosen=chosen,
+                    automatic_label=profilechoice.AUTOMATIC_LABEL,
                     busy=any(r.status == runs.RUNNING for r in listed),
                     watcher_problem=runs.watcher_problem(settings.output_dir, held))
 
@@ -228,23 +234,34 @@ def create_app(settings: WebSettings) -> FastAPI:
             form = await request.form(max_files=1, max_fields=4)
         except ClientDisconnect:  # gone, or cut off by the body timeout: no one to answer
             return Response(status_code=408)
-        item = form.get(UPLOAD_FIELD)
+        try:
+            return await saved_upload(request, form)
+        finally:
+            await form.close()
+
+    async def saved_upload(request: Request, form: FormData) -> Response:
+        item, given = form.get(UPLOAD_FIELD), form.get(profilechoice.PROFILE_FIELD)
+        try:
+            # First, before the file is looked at: a value the page did not offer (a crafted POST,
+            # a file under the selector's name) is refused, never saved, never on a command line.
+            chosen = profilechoice.offered_choice(given if isinstance(given, str) or given is None else "<file>",
+                                                  profilechoice.shipped_options())
+        except profilechoice.ProfileNotOffered as refused_profile:
+            return index_page(request, 400, refused_profile.reason)
         if not isinstance(item, UploadFile) or not item.filename:
-            return index_page(request, 400, "请先选择一个 .xlsx 工作簿再上传。")
+            return index_page(request, 400, "请先选择一个 .xlsx 工作簿再上传。", chosen)
         name = uploaded_name(item.filename)
         if name is None:
-            return index_page(request, 415, f"只接受 Excel 工作簿（.xlsx）：{item.filename}")
+            return index_page(request, 415, f"只接受 Excel 工作簿（.xlsx）：{item.filename}", chosen)
         refused = folders.name_refusal(name)
         if refused is not None:
-            return index_page(request, 400, refused)
+            return index_page(request, 400, refused, chosen)
         try:
             # In a worker thread: copying and hashing tens of megabytes would stall every page.
             saved = await run_in_threadpool(save_upload, item, name, settings.input_dir, settings.output_dir,
-                                            settings.max_upload_bytes)
+                                            settings.max_upload_bytes, chosen)
         except UploadRejected as rejected:
-            return index_page(request, rejected.status, f"{item.filename}：{rejected.reason}")
-        finally:
-            await item.close()
+            return index_page(request, rejected.status, f"{item.filename}：{rejected.reason}", chosen)
         watcher.wake.set()
         folder = workbook_output_dir(settings.output_dir, saved.path).name
         # The upload's own content in the address: if a later upload of the name replaces it
