@@ -11,16 +11,29 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from itertools import repeat
 from operator import is_not
 
 import pandas as pd
 
+from pipeline.contract.quantities import (
+    NUMBER_RE,
+    OPERATOR_SHOWN,
+    QUANTITY_RE,
+    SUFFIX_WORDS,
+    cell_direction,
+    direction_of,
+    normalized_text,
+    result_fraction,
+    unit_of,
+    unit_problem,
+)
 from pipeline.contract.schemas import (
     ACTUAL_GRADE,
     ACTUAL_NUMBER,
     ACTUAL_TEXT,
+    CELL_DENOMINATOR,
+    CELL_NUMERATOR,
     DIRECTION,
     DIRECTIONS,
     PARSED_INDICATOR_COLUMNS,
@@ -34,40 +47,16 @@ from pipeline.contract.schemas import (
     columns_of,
     sheet_name,
 )
-from pipeline.core.headers import folded
 from pipeline.core.profile import ScoringProfile
 from pipeline.errors import Problem, Severity
 from pipeline.xlsx.cells import plain_decimal
 from pipeline.xlsx.layout import RawSheet
+from pipeline.xlsx.table import PercentCell
 
-NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
-NUMBER_RE = re.compile(rf"^{NUMBER}$")
-# Words real tables write for a direction before the number (不低于95%, 控制在5%以内) and after it
-# (95%以上), each with its direction; 控制在 says nothing alone and takes its suffix's.
-PREFIX_WORDS = {"大于等于": "≥", "不低于": "≥", "不少于": "≥", "达到": "≥",
-                "小于等于": "≤", "不高于": "≤", "不超过": "≤", "控制在": ""}
-SUFFIX_WORDS = {"以上": "≥", "以下": "≤", "以内": "≤"}
-QUANTITY_RE = re.compile(
-    rf"^(?P<direction>>=|<=|==|≥|≤|≧|≦|=|>|<|{'|'.join(PREFIX_WORDS)})?(?P<number>{NUMBER})"
-    rf"(?P<unit>[^\d].*?)??(?P<suffix>{'|'.join(SUFFIX_WORDS)})?$")
-DIRECTION_ALIASES = {">=": "≥", ">": "≥", "≥": "≥", "≧": "≥", "<=": "≤", "<": "≤", "≤": "≤", "≦": "≤",
-                     "=": "=", "==": "=", "定性": "定性",
-                     **{word: sign for word, sign in PREFIX_WORDS.items() if sign}, **SUFFIX_WORDS}
-# Operators as the report prints them: as typed, except that two ASCII characters become one sign.
-OPERATOR_SHOWN = {">=": "≥", "<=": "≤", "==": "=", "≥": "≥", "≤": "≤", "≧": "≧", "≦": "≦", "=": "=", ">": ">",
-                  "<": "<", **{word: word for word in PREFIX_WORDS}}
-UNIT_ALIASES = {"百分比": "%", "%": "%"}
 # 定性 results as offices word them, each read as the grade it means; tried after the grades
 # themselves, so "达成预期指标" stays 达成.
 GRADE_WORDS = {"达到预期": "达成", "达到年度指标": "达成", "完成年度目标": "达成",
                "基本达成": "部分达成", "基本达到预期": "部分达成"}
-
-
-@lru_cache(maxsize=8192)
-def normalized_text(text: str) -> str:
-    """Text as compared for numbers and units (`headers.folded`), remembered: the same few
-    spellings come back on every row."""
-    return folded(text)
 
 
 def shown(value: object) -> str:
@@ -164,6 +153,16 @@ PARSERS: dict[str, Callable[[object], tuple[object, str | None]]] = {
 }
 
 
+def percent_cell_hint(cell: PercentCell, column: str) -> str:
+    """Why a %-formatted cell cannot stand in a number column, saying what it shows and what it
+    holds: typed into a % cell, 100 is stored as 1 and shown as 100%, and either could be what the
+    office meant, so neither is offered as the number to type."""
+    held = plain_decimal(cell.held)
+    what = ("金额列", "以万元计的金额") if "万元" in column else ("此列", "数字")
+    return (f"的单元格设置为百分比格式，显示为 {cell}（实际值 {held}）；{what[0]}请把单元格格式改为「常规」或「数值」"
+            f"（改后显示 {held}），再核对并填写{what[1]}")
+
+
 def located(sheet: str, row: int | None, label: str, value: object, message: str,
             severity: Severity = Severity.ERROR) -> Problem:
     """A problem whose sentence starts with where it is: `资金 第5行「列」…`."""
@@ -196,6 +195,8 @@ def typed_frame(raw: RawSheet, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, 
                 parsed.append(value)
                 continue
             result, why = parse(value)
+            if why and isinstance(value, PercentCell):
+                why = percent_cell_hint(value, column)
             if why:
                 problems.append(located(raw.name, int(row), raw.labels.get(column, column), value, why))
                 bad_cells.add((int(row), column))
@@ -203,21 +204,6 @@ def typed_frame(raw: RawSheet, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, 
         columns[column] = parsed
     frame = pd.DataFrame(columns, index=raw.frame.index, dtype=object)
     return frame, problems, bad_cells
-
-
-@lru_cache(maxsize=1024)
-def direction_of(text: str | None) -> str | None:
-    """The canonical direction (≥ ≤ = 定性) of a typed direction, or None if unknown."""
-    return None if text is None else DIRECTION_ALIASES.get(normalized_text(text))
-
-
-@lru_cache(maxsize=1024)
-def unit_of(text: str | None) -> str:
-    """A unit in canonical form (百分比 -> %), "" when absent."""
-    if not text:
-        return ""
-    unit = normalized_text(text)
-    return UNIT_ALIASES.get(unit, unit)
 
 
 # Completion is a ratio of actual to target: for a negative value it has no meaning (≥ −3 met by
@@ -229,6 +215,7 @@ IND = columns_of(IndicatorSheet)
 INDICATOR_INPUTS = (IND.direction, IND.unit, IND.target, IND.actual, IND.numerator, IND.denominator,
                     IND.self_score, IND.weight)
 FRACTION = frozenset((IND.numerator, IND.denominator))
+QUANTITATIVE = frozenset(("≥", "≤", "="))
 
 
 def grade_in(text: str, profile: ScoringProfile) -> str | None:
@@ -243,17 +230,6 @@ def grade_in(text: str, profile: ScoringProfile) -> str | None:
 
 GRADE_HINT = ("，定性指标的完成值应以“达成”“部分达成”或“未达成”开头（也可写 "
               + "、".join(GRADE_WORDS) + "）")
-
-
-def cell_direction(match: re.Match[str]) -> tuple[str | None, str | None]:
-    """The direction a target cell states by its sign or words (≥95%, 不低于95%, 95%以上, 控制在
-    5%以内), None when it states none; and why not, when its words before and after the number
-    point opposite ways."""
-    before = DIRECTION_ALIASES.get(match["direction"] or "")
-    after = SUFFIX_WORDS.get(match["suffix"] or "")
-    if before and after and before != after:
-        return None, f"「{match['direction']}」与「{match['suffix']}」方向相反，请只写一个方向"
-    return before or after, None
 
 
 def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str, str],
@@ -276,7 +252,7 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
         typed_suffix = column_word if column_word in SUFFIX_WORDS else ""
         if direction is None:
             problem(IND.direction, typed_direction, f"为 {shown(typed_direction)}，应为 " + "、".join(DIRECTIONS))
-    unit = unit_of(text_value(record[IND.unit]))
+    unit = row_unit = unit_of(text_value(record[IND.unit]))
 
     target = record[IND.target]
     target_number: Decimal | None = None
@@ -302,7 +278,13 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
                 problem(IND.target, target,
                         f"为 {target_text}，方向「{stated}」与「指标方向」列的「{direction}」不一致")
             direction = direction or stated
-            if cell_unit and unit and cell_unit != unit:
+            # Only a quantity has a unit: a 定性 target may start with a number (2020年底前完成).
+            not_unit = unit_problem(match["unit"], unit, "≥95%、≥50个") if (
+                match["unit"] and direction in QUANTITATIVE) else None
+            if not_unit:
+                problem(IND.target, target, f"为 {target_text}，{not_unit}")
+                cell_unit = ""
+            elif cell_unit and unit and cell_unit != unit:
                 problem(IND.target, target,
                         f"为 {target_text}，单位「{cell_unit}」与「计量单位」列的「{unit}」不一致")
             unit = unit or cell_unit
@@ -319,6 +301,8 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
     actual = record[IND.actual]
     has_fraction = record[IND.numerator] is not None and record[IND.denominator] is not None
     actual_number: Decimal | None = None
+    cell_numerator: Decimal | None = None  # a fraction the result cell carries: 96.7%（59/61）
+    cell_denominator: Decimal | None = None
     grade: str | None = None
     if direction == "定性":
         grade = grade_in(normalized_text(shown(actual)), profile) if actual is not None else None
@@ -340,8 +324,19 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
         elif isinstance(actual, Decimal):
             actual_number = actual
         elif actual is not None:
-            match = QUANTITY_RE.match(normalized_text(shown(actual)))
-            if match and not match["direction"] and not match["suffix"]:
+            result = normalized_text(shown(actual))
+            if (split := result_fraction(result)) is not None:
+                result, cell_numerator, cell_denominator = split
+                if cell_denominator == 0:
+                    problem(IND.actual, actual,
+                            f"为 {shown(actual)}，括号中分数 {plain_decimal(cell_numerator)}/0 的分母为 0，"
+                            "无法计算完成值：请填写实际的分子和分母，例如 96.7%（59/61）")
+                    cell_numerator = cell_denominator = None
+            match = QUANTITY_RE.match(result)
+            not_unit = unit_problem(match["unit"], row_unit, "96%、50个") if match and match["unit"] else None
+            if match and not match["direction"] and not match["suffix"] and not_unit:
+                problem(IND.actual, actual, f"为 {shown(actual)}，{not_unit}")
+            elif match and not match["direction"] and not match["suffix"]:
                 actual_number = Decimal(match["number"].replace(",", ""))
                 actual_unit = unit_of(match["unit"])
                 if actual_unit and unit and actual_unit != unit:
@@ -358,7 +353,8 @@ def indicator_cells(row: int, record: Mapping[str, object], labels: Mapping[str,
     parsed: dict[str, object] = {
         DIRECTION: direction, TARGET_NUMBER: target_number, TARGET_TEXT: target_text,
         UNIT: unit, ACTUAL_NUMBER: actual_number, ACTUAL_GRADE: grade, ACTUAL_TEXT: shown(actual),
-        TYPED_OPERATOR: typed_operator, TYPED_NUMBER: typed_number, TYPED_SUFFIX: typed_suffix}
+        TYPED_OPERATOR: typed_operator, TYPED_NUMBER: typed_number, TYPED_SUFFIX: typed_suffix,
+        CELL_NUMERATOR: cell_numerator, CELL_DENOMINATOR: cell_denominator}
     return parsed, problems
 
 
@@ -390,4 +386,35 @@ def indicator_frame(frame: pd.DataFrame, labels: Mapping[str, str],
         parsed_rows.append(parsed)
     extra = pd.DataFrame(parsed_rows, index=frame.index, dtype=object,
                          columns=list(PARSED_INDICATOR_COLUMNS))
-    return frame.join(extra), problems
+    joined = frame.join(extra)
+    if any(parsed[CELL_NUMERATOR] is not None for parsed in parsed_rows):
+        numerators, denominators, found = fractions_with_cells(frame, parsed_rows, labels)
+        problems.extend(found)
+        joined[IND.numerator], joined[IND.denominator] = numerators, denominators
+    return joined, problems
+
+
+def fractions_with_cells(frame: pd.DataFrame, parsed_rows: list[dict[str, object]],
+                         labels: Mapping[str, str]) -> tuple[list[object], list[object], list[Problem]]:
+    """分子 and 分母 of each row, with those a result cell carries ("96.7%（59/61）") where the two
+    columns are empty, so that the fraction is used and the typed rate checked against it as when
+    the columns are filled; and an error at each result cell whose fraction the filled columns
+    contradict. (One column without the other is reported by the schema.)"""
+    sheet = sheet_name(IndicatorSheet)
+    numerators, denominators = frame[IND.numerator].tolist(), frame[IND.denominator].tolist()
+    problems: list[Problem] = []
+    for i, (row, actual, parsed) in enumerate(zip(frame.index.tolist(), frame[IND.actual].tolist(), parsed_rows,
+                                                  strict=True)):
+        numerator, denominator = parsed[CELL_NUMERATOR], parsed[CELL_DENOMINATOR]
+        if numerator is None:
+            continue
+        typed = numerators[i], denominators[i]
+        if typed == (None, None):
+            numerators[i], denominators[i] = numerator, denominator
+        elif None not in typed and typed != (numerator, denominator):
+            columns = f"「{labels.get(IND.numerator, IND.numerator)}」「{labels.get(IND.denominator, IND.denominator)}」"
+            problems.append(located(
+                sheet, int(row), labels.get(IND.actual, IND.actual), actual,
+                f"为 {shown(actual)}，括号中的 {shown(numerator)}/{shown(denominator)} 与{columns}列的 "
+                f"{shown(typed[0])}/{shown(typed[1])} 不一致：请改成一致，或只在一处填写"))
+    return numerators, denominators, problems

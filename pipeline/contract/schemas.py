@@ -32,8 +32,10 @@ ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT = "_actual_number", "_actual_grade", "_
 # The target as typed, for the report: the operator or words before the number, the number, and
 # a direction word after it (95%以上).
 TYPED_OPERATOR, TYPED_NUMBER, TYPED_SUFFIX = "_typed_operator", "_typed_number", "_typed_suffix"
+# The fraction a result cell carries ("96.7%（59/61）"); validation fills 分子/分母 from it.
+CELL_NUMERATOR, CELL_DENOMINATOR = "_cell_numerator", "_cell_denominator"
 PARSED_INDICATOR_COLUMNS = (DIRECTION, TARGET_NUMBER, TARGET_TEXT, UNIT, ACTUAL_NUMBER, ACTUAL_GRADE, ACTUAL_TEXT,
-                            TYPED_OPERATOR, TYPED_NUMBER, TYPED_SUFFIX)
+                            TYPED_OPERATOR, TYPED_NUMBER, TYPED_SUFFIX, CELL_NUMERATOR, CELL_DENOMINATOR)
 
 
 class ProjectSheet(pa.DataFrameModel):

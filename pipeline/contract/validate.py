@@ -30,6 +30,7 @@ from pipeline.core.forms import LEVEL2_BY_LEVEL1
 from pipeline.core.profile import ScoringProfile
 from pipeline.errors import Problem, ValidationFailed, has_errors
 from pipeline.xlsx.layout import RawWorkbook
+from pipeline.xlsx.table import is_formula_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,13 @@ def frame_check_problem(check: str, sheet: str, row: int, record: pd.Series,
     return located(sheet, row, "", "", f"不符合规则 {check}")
 
 
+# The cells a row-level rule reads where an empty cell fails it: when one of them is already
+# reported (text that is no number, a formula without a result), the rule's failure is no news.
+FRAME_CHECK_CELLS: Mapping[str, tuple[str, ...]] = {
+    "fraction_complete": (IndicatorSheet.numerator, IndicatorSheet.denominator),
+}
+
+
 def schema_problems(frame: pd.DataFrame, model: type[pa.DataFrameModel], labels: Mapping[str, str],
                     skip: set[tuple[int, str]]) -> list[Problem]:
     """Every failure of `model` on `frame`, lazily, as problems (cells that failed parsing skipped)."""
@@ -121,6 +129,8 @@ def schema_problems(frame: pd.DataFrame, model: type[pa.DataFrameModel], labels:
         if column in frame.columns and (row, column) in skip:
             continue
         if case.schema_context == "DataFrameSchema" and check not in ("multiple_fields_uniqueness",):
+            if any((row, cell) in skip for cell in FRAME_CHECK_CELLS.get(check, ())):
+                continue  # a cell the rule compares is already reported (unreadable, or a formula)
             key = (row, "", check)
             if key not in seen:
                 seen.add(key)
@@ -223,6 +233,26 @@ def cross_sheet_problems(tables: Mapping[str, pd.DataFrame], labels: Mapping[str
     return problems
 
 
+def formula_cells(problems: Collection[Problem], sheet: str, labels: Mapping[str, str]) -> set[tuple[int, str]]:
+    """(Excel row, column) of a sheet's formula cells without a saved result, from the reader's
+    problems, which name the column by its header as typed (`labels`: column -> header)."""
+    columns = {label: column for column, label in labels.items()}
+    return {(p.excel_row, columns[p.column]) for p in problems
+            if p.sheet == sheet and p.excel_row is not None and p.column in columns and is_formula_problem(p)}
+
+
+def one_problem_per_formula_cell(problems: list[Problem]) -> list[Problem]:
+    """The problems without those at a formula cell that has no saved result, except its own.
+
+    Such a cell reads as empty, so the rules also find it empty ("不能为空"), which is not true
+    of the cell the office sees and would send it looking for a second mistake.
+    """
+    formula_cells = {(p.sheet, p.excel_row, p.column) for p in problems if is_formula_problem(p)}
+    if not formula_cells:
+        return problems
+    return [p for p in problems if is_formula_problem(p) or (p.sheet, p.excel_row, p.column) not in formula_cells]
+
+
 def validate_workbook(raw: RawWorkbook, template_names: Collection[str] | None,
                       profile: ScoringProfile) -> ValidWorkbook:
     """Check a raw workbook against the contract; raise ValidationFailed with every problem found.
@@ -243,13 +273,15 @@ def validate_workbook(raw: RawWorkbook, template_names: Collection[str] | None,
         present[name] = frozenset(raw_sheet.labels)
         frame, found, bad_cells = typed_frame(raw_sheet, column_kinds(model))
         problems.extend(found)
-        problems.extend(schema_problems(frame, model, sheet_labels, bad_cells))
+        skip = bad_cells | formula_cells(raw.problems, name, raw_sheet.labels)
+        problems.extend(schema_problems(frame, model, sheet_labels, skip))
         if model is IndicatorSheet:
             frame, found = indicator_frame(frame, sheet_labels, profile)
             problems.extend(found)
         tables[name] = frame
     if sheet_name(ProjectSheet) in tables:
         problems.extend(cross_sheet_problems(tables, labels, template_names, profile))
+    problems = one_problem_per_formula_cell(problems)
     if has_errors(problems):
         raise ValidationFailed(problems)
     return ValidWorkbook(

@@ -79,3 +79,19 @@ def level_rank(level1: str, level2: str) -> tuple[int, int]:
     level2s = LEVEL2_BY_LEVEL1[level1]
     level2 = form_level2(level1, level2)
     return LEVEL1_ORDER.index(level1), level2s.index(level2) if level2 in level2s else len(level2s)
+
+
+# The units real tables write after a number in 年度指标值 and 实际完成值 (≥95%, ≥50个, ≤90万元),
+# as compared after `headers.folded`. Text after the number that is none of these (and not the
+# row's own 计量单位) is not read as a unit: "95%左右" or "96（预计）" would otherwise print words
+# the office typed as a remark as if they were its unit.
+UNIT_WORDS: frozenset[str] = frozenset((
+    "%", "百分比", "‰", "个百分点", "百分点",
+    "个", "件", "起", "宗", "例", "人", "人次", "万人", "万人次", "户", "户次", "万户", "名", "家", "所", "项", "批", "批次",
+    "次", "轮", "届", "场", "场次", "台次", "车次", "架次",
+    "天", "日", "周", "月", "个月", "季度", "年", "小时", "分钟", "工作日", "课时", "学时", "期", "班",
+    "元", "万元", "亿元",
+    "台", "套", "辆", "艘", "座", "处", "片", "间", "栋", "张", "份", "篇", "册", "本", "条", "部", "组", "门",
+    "公里", "千米", "米", "平方米", "万平方米", "立方米", "亩", "万亩", "公顷", "吨", "万吨", "千克", "公斤",
+    "千瓦", "千瓦时", "万千瓦时", "株", "棵", "头", "只", "种", "分", "倍",
+))

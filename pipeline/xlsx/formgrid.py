@@ -18,10 +18,11 @@ from pathlib import Path
 from openpyxl.utils import get_column_letter
 
 from pipeline.errors import WorkbookRefused
-from pipeline.xlsx.cells import cell_value
+from pipeline.xlsx.cells import cell_value, excel_number, is_percent_format
 from pipeline.xlsx.merged import MergedArea, merged_areas
 from pipeline.xlsx.refusal import refusal_to_open, refusal_while_reading, refuse_unreadable
 from pipeline.xlsx.sheetxml import sheet_parts, xml_pieces
+from pipeline.xlsx.table import PercentCell
 
 Cell = tuple[int, int]  # (Excel row, Excel column), both from 1
 
@@ -91,7 +92,12 @@ def sheet_grid(values_sheet, formulas_sheet, areas: list[MergedArea]) -> FormGri
         for cell in row:
             value = getattr(cell, "value", None)
             if value is not None:
-                converted = cell_value(value, getattr(cell, "number_format", None))
+                number_format = getattr(cell, "number_format", None)
+                percent = isinstance(value, int | float) and not isinstance(value, bool) and number_format \
+                    and is_percent_format(number_format)
+                # As the table reader: a %-cell reads as its shown text but keeps what it holds,
+                # so a 100 typed into a %-formatted money cell is told as such (`contract/cells.py`).
+                converted = PercentCell(excel_number(value)) if percent else cell_value(value, number_format)
                 if converted is not None:
                     values[(cell.row, cell.column)] = converted
     for row in formulas_sheet.iter_rows():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
 from itertools import chain, compress, islice, repeat
 from operator import is_not
 from typing import TypeVar
@@ -38,6 +39,28 @@ T = TypeVar("T")
 BATCH_ROWS = 20_000
 
 HINT_FORMULA = "该单元格是没有计算结果的公式，请用 Excel 打开该文件、保存后再提交。"
+FORMULA_SHOWN = "(公式)"  # the value a formula problem quotes: the cell holds nothing else
+
+
+class PercentCell(str):
+    """The text of a %-formatted number cell as Excel shows it ("100%"), which also keeps the
+    number the cell holds (`held`, 1).
+
+    Where a percentage is meant (实际完成值) the text is all that counts, and it travels as any
+    text; where a plain number is asked for (an amount in 万元), the message can then say what the
+    cell shows *and* holds, rather than take the shown text for what the office typed.
+    """
+
+    held: Decimal
+
+    def __new__(cls, held: Decimal) -> PercentCell:
+        cell = super().__new__(cls, percent_text(held))
+        cell.held = held
+        return cell
+
+    def __reduce__(self) -> tuple[type[PercentCell], tuple[Decimal]]:
+        """Copied and pickled from the number it holds (str's own way would pass the text)."""
+        return PercentCell, (self.held,)
 
 
 def read_sheet(
@@ -98,7 +121,7 @@ def read_sheet(
                 if value.__class__ is int or value.__class__ is float:  # not bool: that shows 是/否
                     # Shared like the column's other values (see shared_conversions).
                     if (key := (type(value), value)) not in percent_texts:
-                        percent_texts[key] = percent_text(excel_number(value))
+                        percent_texts[key] = PercentCell(excel_number(value))
                     cells[r - next_row] = percent_texts[key]
             # A formula cell without a value: the file was written by a tool that never computed it.
             formula_rows[col] = [r for r in formula_rows.get(col, ()) if raw[r - next_row] in (None, "")]
@@ -128,7 +151,13 @@ def read_sheet(
 
 def formula_problem(sheet: str, row: int, label: str) -> Problem:
     """The error of a formula cell without a saved result."""
-    return Problem(sheet, row, label, "(公式)", Severity.ERROR, f"{sheet} 第{row}行「{label}」：{HINT_FORMULA}")
+    return Problem(sheet, row, label, FORMULA_SHOWN, Severity.ERROR, f"{sheet} 第{row}行「{label}」：{HINT_FORMULA}")
+
+
+def is_formula_problem(problem: Problem) -> bool:
+    """Whether a problem is that of a formula cell without a saved result (`formula_problem`):
+    such a cell reads as empty, and its being empty is no second error."""
+    return problem.value == FORMULA_SHOWN and problem.message.endswith(HINT_FORMULA)
 
 
 def rows_by_column(cells: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
