@@ -342,3 +342,17 @@ def test_a_folder_may_mix_form_workbooks_and_four_sheet_workbooks(tmp_path: Path
         "信访救助专项资金.docx", "领导接访费用.docx"]
     assert sorted(p.name for p in (tmp_path / "out" / "四张表" / "reports").iterdir()) == [
         "P-001_信访救助专项资金.docx", "P-002_领导接访费用.docx"]
+
+
+def test_a_workbook_in_neither_layout_says_what_either_would_need(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.title = "Sheet1"
+    book.active["A1"] = "随便写的表"
+    book.save(tmp_path / "other.xlsx")
+
+    found = checked(tmp_path / "other.xlsx")
+
+    assert found.status == "invalid"
+    first, *rest = messages(found.problems, Severity.ERROR)
+    assert first.startswith("这个工作簿既没有「项目」「资金」「绩效指标」等工作表，也没有《项目支出绩效自评表》格式的工作表")
+    assert any(m.startswith("缺少工作表「项目」") for m in rest)

@@ -23,12 +23,19 @@ from pipeline.contract.validate import ValidWorkbook, validate_workbook
 from pipeline.core.formfigures import TypedFigures, typed_figure_warnings
 from pipeline.core.indicators import ProjectResult
 from pipeline.core.profile import ScoringProfile
-from pipeline.errors import ValidationFailed
+from pipeline.errors import Problem, Severity, ValidationFailed
 from pipeline.xlsx.formsheet import is_contract_workbook, read_forms
 from pipeline.xlsx.reader import read_workbook
 
 # The sheets that make a workbook a four-sheet one (使用原则 is optional in spirit, so not asked).
 CONTRACT_SHEETS = ("项目", "资金", "绩效指标")
+
+
+NEITHER_LAYOUT = Problem(
+    "", None, "", "", Severity.ERROR,
+    "这个工作簿既没有「项目」「资金」「绩效指标」等工作表，也没有《项目支出绩效自评表》格式的工作表"
+    "（标题“项目支出绩效自评表”，表中有“项目名称”和“一级指标、二级指标、三级指标、年度指标值、实际完成值”表头）。"
+    "请按四张表填写（perfreport blank 可生成空白工作簿），或提交印好的自评表")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +74,17 @@ def read_and_validate(path: Path, settings: Settings, template_names: Collection
     where the office typed it).
     """
     started = time.perf_counter()
-    forms = [] if is_contract_workbook(path, CONTRACT_SHEETS) else read_forms(path)
+    contract = is_contract_workbook(path, CONTRACT_SHEETS)
+    forms = [] if contract else read_forms(path)
     if not forms:  # the four sheets, or neither layout: the contract reader names what it misses
         raw = read_workbook(path, SHEET_LAYOUTS, settings.header_search_rows)
         read = time.perf_counter() - started
-        return Intake(validate_workbook(raw, template_names, settings.profile), settings.profile, read_seconds=read)
+        try:
+            return Intake(validate_workbook(raw, template_names, settings.profile), settings.profile, read_seconds=read)
+        except ValidationFailed as failed:
+            if contract:
+                raise
+            raise ValidationFailed([NEITHER_LAYOUT, *failed.problems]) from None
     read = time.perf_counter() - started
     book = form_workbook(path, forms, settings.profile)
     profile = form_profile(book, settings)
