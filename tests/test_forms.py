@@ -356,3 +356,23 @@ def test_a_workbook_in_neither_layout_says_what_either_would_need(tmp_path: Path
     first, *rest = messages(found.problems, Severity.ERROR)
     assert first.startswith("这个工作簿既没有「项目」「资金」「绩效指标」等工作表，也没有《项目支出绩效自评表》格式的工作表")
     assert any(m.startswith("缺少工作表「项目」") for m in rest)
+
+
+def test_a_second_form_below_the_first_on_one_sheet_is_an_error_not_lost(tmp_path: Path) -> None:
+    workbook = tmp_path / "forms.xlsx"
+    write_forms(workbook, form_rows(), extras=False)
+    book = openpyxl.load_workbook(workbook)
+    first, second = book["信访救助专项资金"], book["领导接访费用"]
+    offset = first.max_row + 2
+    for row in second.iter_rows():
+        for cell in row:
+            if cell.value is not None:
+                first.cell(row=cell.row + offset, column=cell.column, value=cell.value)
+    del book["领导接访费用"]
+    book.save(workbook)
+
+    found = checked(workbook)
+
+    assert found.status == "invalid"
+    assert any(m.startswith("信访救助专项资金!A") and "还有一张自评表，没有读取" in m
+               for m in messages(found.problems, Severity.ERROR))

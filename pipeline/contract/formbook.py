@@ -318,6 +318,10 @@ def form_workbook(path: Path, forms: Sequence[FormSheet | NotAForm], profile: Sc
         tables.problems.extend(form_problem(form.sheet, cell, "公式", None,
                                             "是没有计算结果的公式，请用 Excel 打开该文件、保存后再提交")
                                for cell in sorted(form.uncached))
+        if form.second_form is not None:
+            tables.problems.append(form_problem(
+                form.sheet, (form.second_form, 1), "绩效指标", None,
+                "起还有一张自评表，没有读取：请每个项目用一张工作表（复制工作表后分开），再提交"))
         figures[project_id] = typed_figures(form)
         weight = form.budget.get("weight")
         if weight is not None and isinstance(weight.value, Decimal):

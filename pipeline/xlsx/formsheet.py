@@ -123,6 +123,9 @@ class FormSheet:
     total_weight: Found
     grade: Found
     uncached: frozenset[Cell]
+    # The first row of a second form below this one on the same sheet (None: there is none): it
+    # is not read, and must not be lost without a word.
+    second_form: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,8 +333,10 @@ def form_sheet(grid: FormGrid) -> FormSheet | NotAForm | None:
     lines, blocks, end = indicator_table(grid, header, columns)
     total, total_weight = total_found(grid, end, columns) if end <= grid.rows else (ABSENT, ABSENT)
     grade, _ = labelled_value(grid, end, GRADE_LABELS)
+    second = header_row(grid, INDICATOR_HEADERS, INDICATOR_REQUIRED, start=end + 1)
     return FormSheet(grid.sheet, year_found(grid), header_fields(grid, budget_header), goal, achieved,
-                     funding, budget, lines, blocks, total, total_weight, grade, grid.uncached)
+                     funding, budget, lines, blocks, total, total_weight, grade, grid.uncached,
+                     second[0] if second else None)
 
 
 def known_level1(text: str) -> bool:
