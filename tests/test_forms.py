@@ -376,3 +376,18 @@ def test_a_second_form_below_the_first_on_one_sheet_is_an_error_not_lost(tmp_pat
     assert found.status == "invalid"
     assert any(m.startswith("信访救助专项资金!A") and "还有一张自评表，没有读取" in m
                for m in messages(found.problems, Severity.ERROR))
+
+
+def test_an_indicator_table_without_a_weight_column_is_one_clear_error(tmp_path: Path) -> None:
+    workbook = tmp_path / "forms.xlsx"
+    cells = write_forms(workbook, form_rows(), extras=False)
+    book = openpyxl.load_workbook(workbook)
+    sheet = book["领导接访费用"]
+    weight = next(c for row in sheet.iter_rows() for c in row if c.value == "分值" and c.column_letter == "G")
+    weight.value = "备注"
+    book.save(workbook)
+
+    found = checked(workbook)
+
+    row = cells["P-002"].indicator_rows[0]
+    assert f"领导接访费用!D{row}「绩效指标」所在的绩效指标表没有「分值」（或「权重」）列，无法计分：请在表中加一列「分值」，逐项填写各指标的分值" in messages(found.problems, Severity.ERROR)

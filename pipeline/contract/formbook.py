@@ -314,6 +314,10 @@ def form_workbook(path: Path, forms: Sequence[FormSheet | NotAForm], profile: Sc
             indicator_row(form, project_id, line, tables)
         if not form.indicators:
             tables.problems.append(form_problem(form.sheet, None, "绩效指标", None, "自评表中没有绩效指标行"))
+        elif form.indicators[0]["weight"].cell is None:
+            tables.problems.append(form_problem(
+                form.sheet, form.indicators[0]["name"].cell, "绩效指标", None,
+                "所在的绩效指标表没有「分值」（或「权重」）列，无法计分：请在表中加一列「分值」，逐项填写各指标的分值"))
         tables.problems.extend(block_problems(form, profile))
         tables.problems.extend(form_problem(form.sheet, cell, "公式", None,
                                             "是没有计算结果的公式，请用 Excel 打开该文件、保存后再提交")
