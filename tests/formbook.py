@@ -317,11 +317,16 @@ def indicator_rows(form: Form, top: int, indicators: Sequence[Row], section: Sec
     """The indicator rows from row `top` in form order, 一级/二级 merged down their runs.
 
     Returns each input index's Excel row and the next free row. With `group_labels` (湖北) a
-    label row "产出指标（40分）" precedes each 一级 group, outside the 一级 merge.
+    label row "产出指标（40分）" precedes each 一级 group, outside the 一级 merge, and a row
+    "年度绩效目标（80分）" heads them all.
     """
     order = form_order(indicators)
     placed: dict[int, int] = {}
     row = top
+    if section.group_labels:  # 湖北 also heads the whole table with its 80 points
+        total = sum((decimal_of(indicators[i]["分值"]) for i in order), Decimal(0))
+        form.put(row, 2, f"年度绩效目标（{plain_number(total)}分）", to=form.last, centered=False)
+        row += 1
     for first, last in runs([indicators[i]["一级指标"] for i in order]):
         group = order[first:last + 1]
         level1 = str(indicators[group[0]]["一级指标"])

@@ -391,3 +391,19 @@ def test_an_indicator_table_without_a_weight_column_is_one_clear_error(tmp_path:
 
     row = cells["P-002"].indicator_rows[0]
     assert f"领导接访费用!D{row}「绩效指标」所在的绩效指标表没有「分值」（或「权重」）列，无法计分：请在表中加一列「分值」，逐项填写各指标的分值" in messages(found.problems, Severity.ERROR)
+
+
+def test_a_label_row_over_every_indicator_checks_their_sum(tmp_path: Path) -> None:
+    workbook = tmp_path / "湖北.xlsx"
+    write_forms(workbook, form_rows("湖北"), "湖北", extras=False)
+    assert checked(workbook).status == "success"  # 年度绩效目标（80分） over 产出指标（50分） and 成本指标（30分）
+    book = openpyxl.load_workbook(workbook)
+    sheet = book["领导接访费用"]
+    label = next(c for row in sheet.iter_rows() for c in row if c.value == "年度绩效目标（80分）")
+    label.value = "年度绩效目标（70分）"
+    book.save(workbook)
+
+    found = checked(workbook)
+
+    assert f"领导接访费用!{label.coordinate}「年度绩效目标（70分）」下各指标分值合计为 80，应为 70" in messages(
+        found.problems, Severity.ERROR)

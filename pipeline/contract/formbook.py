@@ -22,7 +22,7 @@ from pipeline.contract.cells import number_value
 from pipeline.contract.schemas import SHEET_LAYOUTS
 from pipeline.core.formatting import plain_number
 from pipeline.core.formfigures import TypedFigure, TypedFigures
-from pipeline.core.forms import LEVEL2_BY_LEVEL1, form_level2
+from pipeline.core.forms import LEVEL1_ORDER, LEVEL2_BY_LEVEL1, form_level2
 from pipeline.core.headers import folded
 from pipeline.core.profile import ScoringProfile
 from pipeline.errors import Problem, Severity
@@ -207,7 +207,8 @@ def block_problems(form: FormSheet, profile: ScoringProfile) -> list[Problem]:
     weights = {line.row: number_value(line["weight"].value)[0] for line in form.indicators}
     # The profile's blocks (湖北: 产出 40, 效益 40) bind a form laid out in exactly those blocks; a
     # form with a block of its own (满意度指标 apart) splits its points freely.
-    laid_out_by_profile = bool(profile.block_totals) and {b.level1 for b in form.blocks} == set(profile.block_totals)
+    level_blocks = {b.level1 for b in form.blocks if b.level1 in LEVEL1_ORDER}  # not 年度绩效目标（80分）
+    laid_out_by_profile = bool(profile.block_totals) and level_blocks == set(profile.block_totals)
     for block in form.blocks:
         label = f"{block.level1}（{plain_number(block.points)}分）"
         added = sum((weights.get(row) or Decimal(0) for row in block.indicators), Decimal(0))

@@ -9,8 +9,6 @@ workbook (`refusal.py`: not an .xlsx, encrypted, hostile zips).
 from __future__ import annotations
 
 import warnings
-import zipfile
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,8 @@ from openpyxl.utils import get_column_letter
 
 from pipeline.errors import WorkbookRefused
 from pipeline.xlsx.cells import cell_value, excel_number, is_percent_format
-from pipeline.xlsx.merged import MergedArea, merged_areas
+from pipeline.xlsx.merged import MergedArea, every_sheet_merged_areas
 from pipeline.xlsx.refusal import refusal_to_open, refusal_while_reading, refuse_unreadable
-from pipeline.xlsx.sheetxml import sheet_parts, xml_pieces
 from pipeline.xlsx.table import PercentCell
 
 Cell = tuple[int, int]  # (Excel row, Excel column), both from 1
@@ -124,16 +121,6 @@ def open_both(path: Path):  # noqa: ANN201 - openpyxl workbooks
         raise refusal_to_open(path, exc) from exc
 
 
-def all_merged_areas(path: Path) -> dict[str, list[MergedArea]]:
-    """The merged areas of every sheet, by sheet name, read from the sheets' XML."""
-    with zipfile.ZipFile(path) as archive:
-        found: dict[str, list[MergedArea]] = {}
-        for sheet, part in sheet_parts(archive).items():
-            last = deque(xml_pieces(archive, part), maxlen=1)  # the areas follow the cells
-            found[sheet] = merged_areas(last[0] if last else b"")
-        return found
-
-
 def form_grids(path: Path) -> list[FormGrid]:
     """The grid of every visible worksheet, in the workbook's order (hidden sheets hold codes and
     lists, never a project). Raises WorkbookRefused when the file is not a readable .xlsx."""
@@ -141,7 +128,7 @@ def form_grids(path: Path) -> list[FormGrid]:
     refuse_unreadable(path)
     values_book, formulas_book = open_both(path)
     try:
-        areas = all_merged_areas(path)
+        areas = every_sheet_merged_areas(path)
         return [sheet_grid(sheet, formulas_book[sheet.title], areas.get(sheet.title, []))
                 for sheet in values_book.worksheets if sheet.sheet_state == "visible"]
     except WorkbookRefused:

@@ -245,6 +245,11 @@ def block_label(grid: FormGrid, row: int, columns: Mapping[str, int]) -> tuple[s
     return match.group("level"), Decimal(match.group("points")), first
 
 
+def known_level1(text: str) -> bool:
+    """True for an 一级 the form knows (产出指标 …), not an overall label (年度绩效目标)."""
+    return text in LEVEL1_ORDER
+
+
 def is_placeholder(found: Mapping[str, Found]) -> bool:
     """An empty row of the table (bordered, or under a merged 一级): no name and no figures."""
     return all(found[kind].value is None for kind in ("name", "target", "actual", "weight", "score"))
@@ -269,10 +274,18 @@ def indicator_table(grid: FormGrid, header: int, columns: Mapping[str, int]) -> 
         found = {kind: row_found(grid, row, column) for kind, column in columns.items()}
         if is_placeholder(found):
             continue
-        if blocks and found["level1"].value is not None and str(found["level1"].value) != blocks[-1][0]:
-            blocks.append(("", Decimal(0), (row, columns["level1"]), []))  # a group without a label row
-        if blocks:
-            blocks[-1][3].append(row)
+        level1 = found["level1"].value
+        # A row counts in the 一级 block above it, and in every block over several 一级
+        # ("年度绩效目标（80分）") above it; an 一级 block ends where another 一级 starts.
+        current = next((b for b in reversed(blocks) if known_level1(b[0]) or not b[0]), None)
+        if current is not None and level1 is not None and current[0] and str(level1) != current[0]:
+            current = ("", Decimal(0), (row, columns["level1"]), [])  # a group without a label row
+            blocks.append(current)
+        for level, _, _, rows in blocks:
+            if level and not known_level1(level):
+                rows.append(row)
+        if current is not None:
+            current[3].append(row)
         lines.append(IndicatorLine(row, found))
     return tuple(lines), finished(blocks), row + 1
 
@@ -282,20 +295,17 @@ def finished(blocks: list[tuple[str, Decimal, Cell, list[int]]]) -> tuple[Block,
     return tuple(Block(level, points, cell, tuple(rows)) for level, points, cell, rows in blocks if level)
 
 
-def labelled_value(grid: FormGrid, start: int, labels: frozenset[str]) -> tuple[Found, Found]:
-    """From `start` down: the row labelled by one of `labels`, with (its 得分-side value, its
-    value one column left of that); used for 总分 (score, weight) and 自评等级 (grade)."""
+def labelled_value(grid: FormGrid, start: int, labels: frozenset[str]) -> Found:
+    """From `start` down: the last value on the row labelled by one of `labels` (自评等级 | 优),
+    or its empty cell right of the label."""
     for row in range(start, grid.rows + 1):
         texts = list(grid.row_texts(row))
         if texts and label_of(texts[0][1]) in labels:
-            values = [(column, text) for column, text in texts[1:]]
-            if not values:
-                return Found(None, (row, texts[0][0] + 1)), ABSENT
-            column = values[-1][0]
-            before = values[-2][0] if len(values) > 1 else None
-            return (Found(grid.value((row, column)), (row, column)),
-                    Found(grid.value((row, before)), (row, before)) if before else ABSENT)
-    return ABSENT, ABSENT
+            if len(texts) == 1:
+                return Found(None, (row, texts[0][0] + 1))
+            column = texts[-1][0]
+            return Found(grid.value((row, column)), (row, column))
+    return ABSENT
 
 
 def total_found(grid: FormGrid, row: int, columns: Mapping[str, int]) -> tuple[Found, Found]:
@@ -332,16 +342,11 @@ def form_sheet(grid: FormGrid) -> FormSheet | NotAForm | None:
     goal, achieved = goal_texts(grid, budget_header)
     lines, blocks, end = indicator_table(grid, header, columns)
     total, total_weight = total_found(grid, end, columns) if end <= grid.rows else (ABSENT, ABSENT)
-    grade, _ = labelled_value(grid, end, GRADE_LABELS)
+    grade = labelled_value(grid, end, GRADE_LABELS)
     second = header_row(grid, INDICATOR_HEADERS, INDICATOR_REQUIRED, start=end + 1)
     return FormSheet(grid.sheet, year_found(grid), header_fields(grid, budget_header), goal, achieved,
                      funding, budget, lines, blocks, total, total_weight, grade, grid.uncached,
                      second[0] if second else None)
-
-
-def known_level1(text: str) -> bool:
-    """True for an 一级 the form knows (a block label must name one)."""
-    return text in LEVEL1_ORDER
 
 
 def is_contract_workbook(path: Path, sheet_names: Iterable[str]) -> bool:

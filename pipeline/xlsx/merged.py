@@ -44,12 +44,22 @@ def merged_areas(xml: bytes) -> list[MergedArea]:
     return [(int(m[2]), column_number(m[1]) - 1, int(m[4]), column_number(m[3]) - 1) for m in MERGE_REF.finditer(tail)]
 
 
+def part_merged_areas(archive: zipfile.ZipFile, part: str | None) -> list[MergedArea]:
+    """The merged areas of the sheet XML at `part` (none when there is no such part)."""
+    last = deque(xml_pieces(archive, part) if part is not None else (), maxlen=1)  # they follow the cells
+    return merged_areas(last[0] if last else b"")
+
+
 def sheet_merged_areas(path: Path, sheet: str) -> list[MergedArea]:
     """The merged areas of one sheet, read from its XML (openpyxl's read-only mode does not give them)."""
     with zipfile.ZipFile(path) as archive:
-        part = sheet_parts(archive).get(sheet)
-        last = deque(xml_pieces(archive, part) if part is not None else (), maxlen=1)  # they follow the cells
-    return merged_areas(last[0] if last else b"")
+        return part_merged_areas(archive, sheet_parts(archive).get(sheet))
+
+
+def every_sheet_merged_areas(path: Path) -> dict[str, list[MergedArea]]:
+    """The merged areas of every sheet by name, the workbook opened once (a book of forms)."""
+    with zipfile.ZipFile(path) as archive:
+        return {sheet: part_merged_areas(archive, part) for sheet, part in sheet_parts(archive).items()}
 
 
 def known_columns(sheet: RawSheet, header_cells: Sequence[object]) -> dict[int, str]:
