@@ -70,6 +70,8 @@ class Settings:
     # True when the user named the profile (--profile, the web page's selector): an official form
     # whose budget 分值 is 20 then keeps it instead of selecting the 20-point profile.
     profile_chosen: bool = False
+    # PDF copies of the reports and of the department report (`--pdf`), made with LibreOffice.
+    pdf: bool = False
 
 
 # The address of `perfreport web` as officers reach it (e.g. http://10.0.0.5:8000), so the Prefect
