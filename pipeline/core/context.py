@@ -286,18 +286,38 @@ def report_context(result: ProjectResult, run_date: date) -> dict[str, object]:
     }
 
 
+def exact(value: Decimal) -> str:
+    """A Decimal as an exact string without exponent ("85.62", "100", "0.8562"), so it travels as
+    JSON and comes back as the same Decimal."""
+    return format(value, "f")
+
+
+def shortfalls(result: ProjectResult) -> list[list[str]]:
+    """The indicators not fully met (completion below 100%), in form order: [三级指标, 实际完成值 as
+    the report shows it, 偏差原因]."""
+    return [[r.indicator.name, actual_text(r), r.indicator.deviation]
+            for r in in_form_order(result.indicators) if r.completion < 1]
+
+
 def summary_row(result: ProjectResult, profile: ScoringProfile) -> dict[str, object]:
-    """One row of 汇总表.xlsx: 编号, 名称, 预算, 执行, 执行率, 得分, 等级, 警告数, and the scoring
-    profile the 得分 and 等级 follow (a 湖北 85 and a national 85 are not the same figure)."""
+    """One project's row of the whole-workbook outputs (汇总表, 部门汇总报告), as JSON types: money
+    and the rate as exact decimal strings (each writer rounds or formats as it shows them), the
+    score as the report prints it, and the scoring profile the 得分 and 等级 follow (a 湖北 85 and
+    a national 85 are not the same figure). Writers pick their columns; `报告文件` is added by the run."""
+    project = result.project
     return {
-        "项目编号": result.project.project_id,
-        "项目名称": result.project.name,
-        "全年预算数(万元)": float(money_table(result.adjusted_budget_wan)),
-        "全年执行数(万元)": float(money_table(result.spent_wan)),
-        "预算执行率": percent(result.execution_rate),
-        "总得分": float(score(result.total_score)),
+        "项目编号": project.project_id,
+        "项目名称": project.name,
+        "主管部门": project.department,
+        "实施单位": project.implementing_unit,
+        "年初预算数(万元)": exact(result.initial_budget_wan),
+        "全年预算数(万元)": exact(result.adjusted_budget_wan),
+        "全年执行数(万元)": exact(result.spent_wan),
+        "预算执行率": exact(result.execution_rate),
+        "总得分": score(result.total_score),
         "评价等级": result.grade,
         "警告数": len(result.warnings),
         "评分规则": profile.name,
+        "预算执行偏差原因": project.budget_deviation or "",
+        "未完全达成": shortfalls(result),
     }
-
