@@ -97,7 +97,7 @@ def form_problem(form: str, cell: Cell | None, label: str, value: object, messag
     where = f"{form}!{address(cell)}" if cell else form
     shown = plain_number(value) if isinstance(value, Decimal) else ("" if value is None else str(value))
     return Problem(form, cell[0] if cell else None, f"{address(cell)}（{label}）" if cell else label, shown,
-                   severity, f"{where}「{label}」{message}")
+                   severity, f"{where}「{label}」{message}", cell=address(cell) if cell else "")
 
 
 def money(found: Found) -> Decimal | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline.config import Settings, profile_for_budget_weight
 from pipeline.contract.formbook import FormWorkbook, Origins, form_workbook
+from pipeline.contract.problemsort import advice_for, letters_of, result_enriched
 from pipeline.contract.relocate import relocated_all
 from pipeline.contract.schemas import SHEET_LAYOUTS
 from pipeline.contract.validate import ValidWorkbook, validate_workbook
@@ -40,10 +41,12 @@ NEITHER_LAYOUT = Problem(
 
 @dataclass(frozen=True, slots=True)
 class FormChecks:
-    """What the scoring step needs of a form workbook: where its messages go, its typed figures."""
+    """What the scoring step needs to place its 警告: for a form workbook, where its messages go
+    and its typed figures; for a four-sheet one, the column letters of its sheets (D21)."""
 
     origins: Origins = field(default_factory=Origins)
     figures: Mapping[str, TypedFigures] = field(default_factory=dict)
+    letters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ class Intake:
 
     valid: ValidWorkbook
     profile: ScoringProfile
-    forms: FormChecks | None = None
+    forms: FormChecks | None = None  # None only when nothing is known of the cells
     read_seconds: float = 0.0  # of the time it took, how long reading the file took
 
 
@@ -80,7 +83,8 @@ def read_and_validate(path: Path, settings: Settings, template_names: Collection
         raw = read_workbook(path, SHEET_LAYOUTS, settings.header_search_rows)
         read = time.perf_counter() - started
         try:
-            return Intake(validate_workbook(raw, template_names, settings.profile), settings.profile, read_seconds=read)
+            return Intake(validate_workbook(raw, template_names, settings.profile), settings.profile,
+                          FormChecks(letters=letters_of(raw.sheets)), read_seconds=read)
         except ValidationFailed as failed:
             if contract:
                 raise
@@ -99,9 +103,15 @@ def read_and_validate(path: Path, settings: Settings, template_names: Collection
 
 
 def checked_result(result: ProjectResult, forms: FormChecks | None, profile: ScoringProfile) -> ProjectResult:
-    """A scored project with its 警告 put back on its form and its form's typed figures checked."""
+    """A scored project with its 警告 placed (cell, project, indicator, what to change), put back on
+    its form, and its form's typed figures checked."""
     if forms is None:
-        return result
+        return result_enriched(result, {})
+    result = result_enriched(result, forms.letters)
     figures = forms.figures.get(result.project.project_id)
     found = typed_figure_warnings(result, figures, profile.name) if figures is not None else ()
-    return dataclasses.replace(result, warnings=(*relocated_all(result.warnings, forms.origins), *found))
+    if not forms.origins.cells and not forms.origins.rows and not found:
+        return result
+    placed = tuple(dataclasses.replace(w, project_id=result.project.project_id, item=result.project.name,
+                                       fix=advice_for(w)) for w in found)
+    return dataclasses.replace(result, warnings=(*relocated_all(result.warnings, forms.origins), *placed))

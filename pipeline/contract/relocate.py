@@ -8,6 +8,7 @@ cell it came from ("信访救助专项资金!F14「实际完成值」…").
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 
@@ -46,13 +47,17 @@ def relocated(problem: Problem, origins: Origins) -> Problem:
     key = (problem.sheet, problem.excel_row, problem.column)
     if key in origins.cells:
         form, cell, label = origins.cells[key]
-        sheet, row, column = form, cell[0], f"{address(cell)}（{label}）"
+        sheet, row, column, where = form, cell[0], f"{address(cell)}（{label}）", address(cell)
     elif (problem.sheet, problem.excel_row) in origins.rows:
         sheet, row = origins.rows[(problem.sheet, problem.excel_row)]
-        column = problem.column
+        column, where = problem.column, ""
     else:
         return problem
-    return Problem(sheet, row, column, problem.value, problem.severity, relocated_text(problem.message, origins))
+    # The rest (project, item, cause) travels along; texts that name contract places are moved too.
+    return dataclasses.replace(
+        problem, sheet=sheet, excel_row=row, column=column, cell=where,
+        message=relocated_text(problem.message, origins), fix=relocated_text(problem.fix, origins),
+        cause=relocated_text(problem.cause, origins))
 
 
 def relocated_all(problems: Iterable[Problem], origins: Origins) -> tuple[Problem, ...]:

@@ -17,6 +17,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.contract.cells import indicator_frame, located, shown, typed_frame
+from pipeline.contract.problemsort import enriched
 from pipeline.contract.schemas import (
     FundingSheet,
     IndicatorSheet,
@@ -281,7 +282,7 @@ def validate_workbook(raw: RawWorkbook, template_names: Collection[str] | None,
         tables[name] = frame
     if sheet_name(ProjectSheet) in tables:
         problems.extend(cross_sheet_problems(tables, labels, template_names, profile))
-    problems = one_problem_per_formula_cell(problems)
+    problems = enriched(one_problem_per_formula_cell(problems), tables, raw.sheets)
     if has_errors(problems):
         raise ValidationFailed(problems)
     return ValidWorkbook(

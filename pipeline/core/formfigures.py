@@ -77,7 +77,8 @@ def shown(value: object) -> str:
 def figure_warning(figure: TypedFigure, message: str) -> Problem:
     """A 警告 at the figure's cell, its sentence starting with where it is (sheet!E14)."""
     return Problem(figure.sheet, figure.row, f"{figure.address}（{figure.label}）", shown(figure.value),
-                   Severity.WARNING, f"{figure.sheet}!{figure.address}「{figure.label}」{message}")
+                   Severity.WARNING, f"{figure.sheet}!{figure.address}「{figure.label}」{message}",
+                   cell=figure.address)
 
 
 def rate_warning(figure: TypedFigure, result: ProjectResult) -> Problem | None:

@@ -37,13 +37,15 @@ class RawSheet:
     """One sheet's cells below its header row.
 
     `frame` has the canonical headers as columns, object dtype, and the Excel row number as
-    index; `labels` maps each canonical header to the text the user typed, for messages.
+    index; `labels` maps each canonical header to the text the user typed, for messages;
+    `positions` each found header to its 0-based column, so a message can name the cell (D21).
     """
 
     name: str
     header_row: int
     frame: pd.DataFrame
     labels: Mapping[str, str]
+    positions: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

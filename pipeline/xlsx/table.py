@@ -146,7 +146,8 @@ def read_sheet(
         data, index=pd.Index([first + 1 + i for i in keep], name="excel_row", dtype="int64"),
         columns=list(layout.known), dtype=object,
     )
-    return RawSheet(layout.name, header_index + 1, frame, labels), problems
+    positions = {canonical: col for col, canonical in columns.items()}
+    return RawSheet(layout.name, header_index + 1, frame, labels, positions), problems
 
 
 def formula_problem(sheet: str, row: int, label: str) -> Problem:
