@@ -1,23 +1,49 @@
 """Variables and fields a template reads that the pipeline does not provide.
 
 The names and fields a template may use come from the template's field table,
-`pipeline.core.context.CONTEXT_VARIABLES`; loop variables, ``{% set %}`` names and the sandbox's
+`pipeline.core.context.CONTEXT_VARIABLES` for project reports (`REPORT_FIELDS`) and
+`pipeline.core.department.DEPARTMENT_VARIABLES` for 部门汇总报告 (`DEPARTMENT_FIELDS`); loop variables, ``{% set %}`` names and the sandbox's
 own globals (``range``, ``namespace``…) are not unknown. Each rule walks a Jinja syntax tree and
 returns `Issue`s at their source lines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from jinja2 import meta, nodes
 
 from pipeline.core.context import CONTEXT_KEYS, DICT_FIELDS, ITEM_FIELDS
+from pipeline.core.department import (
+    DEPARTMENT_DICT_FIELDS,
+    DEPARTMENT_ITEM_FIELDS,
+    DEPARTMENT_KEYS,
+    DEPARTMENT_TEMPLATE,
+)
 from pipeline.docx.findings import FindingKind, Issue
 from pipeline.docx.sandboxrules import unsafe_name
 
 DICT_METHODS = frozenset({"items", "keys", "values", "get"})  # what Jinja reads off any dict
 CONTEXT_LIST = "list"  # marks funding/indicators as the context's own lists in field_issues
+
+
+@dataclass(frozen=True, slots=True)
+class FieldTable:
+    """What a kind of template may read: every variable, the fields of each dict, of each list's items."""
+
+    keys: frozenset[str]
+    dict_fields: Mapping[str, frozenset[str]]
+    item_fields: Mapping[str, frozenset[str]]
+
+
+REPORT_FIELDS = FieldTable(CONTEXT_KEYS, DICT_FIELDS, ITEM_FIELDS)
+DEPARTMENT_FIELDS = FieldTable(DEPARTMENT_KEYS, DEPARTMENT_DICT_FIELDS, DEPARTMENT_ITEM_FIELDS)
+
+
+def fields_for(name: str) -> FieldTable:
+    """The field table of the template file `name`: the department template's own, else a report's."""
+    return DEPARTMENT_FIELDS if name.casefold() == DEPARTMENT_TEMPLATE.casefold() else REPORT_FIELDS
 
 
 def free_names(tree: nodes.Template) -> list[tuple[str, int]]:
@@ -71,7 +97,7 @@ def free_names(tree: nodes.Template) -> list[tuple[str, int]]:
     return found
 
 
-def field_issues(tree: nodes.Template) -> list[Issue]:
+def field_issues(tree: nodes.Template, table: FieldTable = REPORT_FIELDS) -> list[Issue]:
     """Each read of a field the context does not have: budget.adjustd, ind.scor in a loop over indicators."""
     issues: list[Issue] = []
 
@@ -106,7 +132,7 @@ def field_issues(tree: nodes.Template) -> list[Issue]:
             # Only the context's own list (not one the template rebound) has items of known fields.
             if (isinstance(node.iter, nodes.Name) and isinstance(node.target, nodes.Name)
                     and fields.get(node.iter.name) == CONTEXT_LIST):
-                inner[node.target.name] = ITEM_FIELDS[node.iter.name]
+                inner[node.target.name] = table.item_fields[node.iter.name]
             for child in [*([node.test] if node.test else []), *node.body]:
                 walk(child, inner)
             for child in node.else_:
@@ -125,7 +151,8 @@ def field_issues(tree: nodes.Template) -> list[Issue]:
             for child in node.iter_child_nodes():
                 walk(child, fields)
 
-    top: dict[str, frozenset[str] | str | None] = {**DICT_FIELDS, **dict.fromkeys(ITEM_FIELDS, CONTEXT_LIST)}
+    top: dict[str, frozenset[str] | str | None] = {**table.dict_fields,
+                                                        **dict.fromkeys(table.item_fields, CONTEXT_LIST)}
     walk(tree, top)
     return issues
 
@@ -136,6 +163,6 @@ def unknown_issues(tree: nodes.Template, unknown: frozenset[str]) -> list[Issue]
             for name, line in free_names(tree) if name in unknown]
 
 
-def unknown_variables(tree: nodes.Template) -> frozenset[str]:
+def unknown_variables(tree: nodes.Template, table: FieldTable = REPORT_FIELDS) -> frozenset[str]:
     """Variables the template reads that neither it nor the pipeline provides (folds `tree`)."""
-    return frozenset(meta.find_undeclared_variables(tree) - CONTEXT_KEYS)
+    return frozenset(meta.find_undeclared_variables(tree) - table.keys)

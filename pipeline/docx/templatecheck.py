@@ -24,7 +24,14 @@ from pathlib import Path
 import jinja2
 from jinja2.optimizer import optimize
 
-from pipeline.docx.contextrules import field_issues, unknown_issues, unknown_variables
+from pipeline.docx.contextrules import (
+    REPORT_FIELDS,
+    FieldTable,
+    field_issues,
+    fields_for,
+    unknown_issues,
+    unknown_variables,
+)
 from pipeline.docx.fastrender import CompiledTemplate
 from pipeline.docx.findings import Finding, FindingKind, Issue, TemplateCheck
 from pipeline.docx.placement import (
@@ -104,7 +111,8 @@ def syntax_finding(exc: jinja2.TemplateSyntaxError,
     return Finding(FindingKind.SYNTAX, "", syntax_message(exc))
 
 
-def source_issues(source: str, unknown: frozenset[str], env: jinja2.Environment) -> list[Issue]:
+def source_issues(source: str, unknown: frozenset[str], env: jinja2.Environment,
+                  table: FieldTable = REPORT_FIELDS) -> list[Issue]:
     """Unsafe access and reads of `unknown` variables in a Jinja source; raises on syntax errors.
 
     The tree is walked as written and again after Jinja's constant folding (which compiling
@@ -117,20 +125,20 @@ def source_issues(source: str, unknown: frozenset[str], env: jinja2.Environment)
     folded = [i for i in unsafe_issues(optimize(env.parse(source), env)) if (i.name, i.lineno) not in seen]
     # `*` and `**` are never folded (the sandbox intercepts them), so the tree as written suffices.
     return (written + folded + size_issues(env.parse(source)) + unknown_issues(env.parse(source), unknown)
-            + field_issues(env.parse(source)) + filter_issues(env.parse(source), env))
+            + field_issues(env.parse(source), table) + filter_issues(env.parse(source), env))
 
 
 def part_findings(part: str, source: str, paragraphs: Sequence[Paragraph],
-                  env: jinja2.Environment) -> list[Finding]:
+                  env: jinja2.Environment, table: FieldTable = REPORT_FIELDS) -> list[Finding]:
     """What is wrong in one compiled part, each placed at its paragraph where the skeleton tells."""
-    unknown = unknown_variables(env.parse(source))
-    decided = source_issues(source, unknown, env)
+    unknown = unknown_variables(env.parse(source), table)
+    decided = source_issues(source, unknown, env, table)
     # Every unknown variable is reported, even when the walk cannot tell where it is read.
     decided += [Issue(FindingKind.UNKNOWN, name, f"使用了未提供的变量 {name}", 0)
                 for name in sorted(unknown - {i.name for i in decided})]
     placed: dict[tuple[FindingKind, str], list[tuple[int, str]]] = {}
     try:
-        outline = source_issues(skeleton(paragraphs), unknown, env)
+        outline = source_issues(skeleton(paragraphs), unknown, env, table)
     except jinja2.TemplateSyntaxError:
         outline = []  # a tag the skeleton splits differently: fall back to the source's lines
     for issue in outline:
@@ -147,8 +155,9 @@ def part_findings(part: str, source: str, paragraphs: Sequence[Paragraph],
     return [finding for _, finding in sorted(findings.values(), key=lambda item: item[0])]
 
 
-def template_check(name: str, data: bytes) -> TemplateCheck:
-    """Compile the template held in `data` and find everything wrong with it, without rendering."""
+def template_check(name: str, data: bytes, table: FieldTable = REPORT_FIELDS) -> TemplateCheck:
+    """Compile the template held in `data` and find everything wrong with it, without rendering;
+    `table` says what the context provides (a project report's, or 部门汇总报告's)."""
     env = jinja_environment()
     try:
         parts = document_paragraphs(data)
@@ -166,12 +175,13 @@ def template_check(name: str, data: bytes) -> TemplateCheck:
         reason = str(exc).removeprefix(f"模板 {name} ")
         return TemplateCheck(name, None, (Finding(FindingKind.UNREADABLE, "", reason),))
     findings = [finding for part, source in compiled.sources
-                for finding in part_findings(part, source, parts.get(part, []), env)]
+                for finding in part_findings(part, source, parts.get(part, []), env, table)]
     return TemplateCheck(name, compiled, tuple(findings))
 
 
 def check_template_file(path: Path) -> TemplateCheck:
-    """`template_check` of the file at `path`; a missing, unreadable or misnamed file is a finding."""
+    """`template_check` of the file at `path`; a missing, unreadable or misnamed file is a finding.
+    The department template (department_report.docx) is held to its own field table."""
     def refused(reason: str) -> TemplateCheck:
         return TemplateCheck(path.name, None, (Finding(FindingKind.UNREADABLE, "", reason),))
 
@@ -183,7 +193,7 @@ def check_template_file(path: Path) -> TemplateCheck:
         return refused("文件不存在")
     except OSError as exc:
         return refused(f"无法读取（{exc.strerror or exc}）")
-    check = template_check(path.name, data)
+    check = template_check(path.name, data, fields_for(path.name))
     if path.suffix.lower() != ".docx":
         # templates/ is searched for *.docx only: a .dotx or .doc would never be found by a run.
         misnamed = Finding(FindingKind.UNREADABLE, "", "模板文件名须以 .docx 结尾（请在 Word 中另存为“Word 文档(*.docx)”）")

@@ -33,6 +33,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 from pipeline.core import headers
 from pipeline.core.columns import column_name
+from pipeline.core.department import DEPARTMENT_TEMPLATE
 from pipeline.core.forms import FUNDING_SOURCES, LEVEL1_ORDER, LEVEL2_BY_LEVEL1
 from pipeline.core.profile import DEFAULT_PROFILE
 from pipeline.write.zipfiles import ZipMember, zip_bytes
@@ -218,11 +219,13 @@ def spec_of(sheet: str) -> SheetSpec:
 
 def template_names(folder: Path) -> tuple[str, ...]:
     """The report templates an office may choose: the .docx files in `folder`, sorted (none when
-    the folder is missing), without Word's `~$` lock files."""
+    the folder is missing), without Word's `~$` lock files and the department template (部门汇总报告
+    is one per workbook, not a project's choice)."""
     if not folder.is_dir():
         return ()
     return tuple(sorted(p.name for p in folder.iterdir()
-                        if p.suffix.lower() == ".docx" and not p.name.startswith("~$") and p.is_file()))
+                        if p.suffix.lower() == ".docx" and not p.name.startswith("~$") and p.is_file()
+                        and p.name.casefold() != DEPARTMENT_TEMPLATE.casefold()))
 
 
 def drop_down_lists(templates: Sequence[str]) -> dict[str, tuple[str, ...]]:

@@ -16,6 +16,8 @@ from docx.oxml.xmlchemy import BaseOxmlElement
 
 from pipeline.write.files import atomic_write
 from pipeline.write.zipfiles import ZipMember, zip_bytes
+from templatekit.department import SUBJECT as DEPARTMENT_SUBJECT
+from templatekit.department import add_department_body
 from templatekit.form import annex_blocks
 from templatekit.ooxml import (
     app_xml,
@@ -47,11 +49,11 @@ def append_blocks(document: DocumentObject, blocks: list[Block]) -> BaseOxmlElem
     return last
 
 
-def set_properties(document: DocumentObject) -> None:
+def set_properties(document: DocumentObject, subject: str = SUBJECT) -> None:
     """Core properties: docxtpl renders the string ones, so the title is each report's own."""
     props = document.core_properties
     props.title = "{{ title }}"
-    props.subject = SUBJECT
+    props.subject = subject
     props.author = "{{ signature }}"
     props.last_modified_by = "perfreport"
     props.comments = ""
@@ -117,19 +119,28 @@ def slim_package(document: DocumentObject) -> None:
             package_rels.pop(rel_id)
 
 
+# The department report (部门汇总报告): one portrait section, its own body (templatekit.department).
+DEPARTMENT = "department"
+OUTLINE_NAMES = (*OUTLINES, DEPARTMENT)
+
+
 def build_template(outline: str) -> DocumentObject:
-    """A template (`outline`: "report" or "full") as an in-memory python-docx Document."""
+    """A template (`outline`: "report", "full" or "department") as an in-memory python-docx Document."""
     document = Document()
     define_styles(document)
     set_compatibility(document.settings.element)
     set_body_section(document)
-    append_blocks(document, OUTLINES[outline]())
-    date = append_blocks(document, list(ENDING))
-    split_off_annex(document, date)
-    sect_pr = document.element.body.sectPr
-    for block in annex_blocks():
-        sect_pr.addprevious(block)
-    set_properties(document)
+    if outline == DEPARTMENT:
+        add_department_body(document)
+        set_properties(document, DEPARTMENT_SUBJECT)
+    else:
+        append_blocks(document, OUTLINES[outline]())
+        date = append_blocks(document, list(ENDING))
+        split_off_annex(document, date)
+        sect_pr = document.element.body.sectPr
+        for block in annex_blocks():
+            sect_pr.addprevious(block)
+        set_properties(document)
     slim_package(document)
     sort_properties(document.styles.element)
     sort_properties(document.element)

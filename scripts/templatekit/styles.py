@@ -58,6 +58,9 @@ STYLE_IDS: dict[str, str] = {
     "表格标题行": "ReportTableHead",
     "表间距": "ReportTableGap",
     "页码": "ReportPageNumber",
+    # 部门汇总报告 only (scripts/templatekit/department.py): the chart's paragraph and caption.
+    "图片": "ReportFigure",
+    "图题": "ReportFigureCaption",
 }
 
 _THEME_FONT_ATTRS = ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme")
