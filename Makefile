@@ -39,6 +39,7 @@ lint: $(STAMP)
 template: $(STAMP)
 	$(BIN)/python scripts/make_template.py templates/report.docx
 	$(BIN)/python scripts/make_template.py --outline full templates/full_report.docx
+	$(BIN)/python scripts/make_template.py --outline department templates/department_report.docx
 
 example: $(STAMP)
 	$(BIN)/python scripts/make_example.py input/2020年度项目支出绩效自评表.xlsx

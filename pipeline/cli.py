@@ -14,6 +14,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from pipeline.config import (
+    FORMS_LIMIT,
     PROFILE_SUFFIX,
     PROFILES_DIR,
     Settings,
@@ -32,6 +33,7 @@ MIN_TOKEN_CHARS = 16
 EXIT_OK, EXIT_INVALID, EXIT_REFUSED = EXIT_CODES[Status.SUCCESS], EXIT_CODES[Status.INVALID], EXIT_CODES[Status.REFUSED]
 EXIT_INTERNAL = 3
 SHOWN_PROBLEMS = 20
+SHOWN_WARNINGS = 10  # of a successful run's warnings, as 校验报告.xlsx lists them
 
 RUN_EXAMPLE = """Example:
   perfreport run input/2020年度项目支出绩效自评表.xlsx --output-dir output
@@ -69,15 +71,31 @@ def workbooks_in(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
 
 def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported lazily with prefect
     """Tell the user, in Chinese, what one workbook's run produced; return its exit code."""
+    # Imported here: xlsxwriter is loaded after a run, not for --help.
+    from pipeline.run.extras import DEPARTMENT_NAME, FORMS_DIR, FORMS_NAME
+    from pipeline.write.problembook import ordered
+
     name = summary.workbook.name
     if summary.status == Status.SUCCESS:
         print(f"✔ {name}：{summary.counts.projects} 个项目，生成 {summary.counts.reports} 份报告，{summary.counts.warnings} 条警告")
         print(f"  报告文件夹：{summary.output_dir / 'reports'}")
+        if (summary.output_dir / "pdf").is_dir():  # --pdf
+            print(f"  PDF 文件夹：{summary.output_dir / 'pdf'}")
         print(f"  汇总表：{summary.output_dir / '汇总表.xlsx'}")
+        print(f"  部门汇总报告：{summary.output_dir / DEPARTMENT_NAME}")
+        forms = summary.output_dir / FORMS_NAME
+        if forms.exists() or (summary.output_dir / FORMS_DIR).is_dir():
+            print(f"  自评表：{forms if forms.exists() else summary.output_dir / FORMS_DIR}（每个项目一张，可直接上报）")
+        else:
+            print("  自评表：未生成（项目数超过 --forms-limit；需要时加大该值）")
         for zip_path in sorted(summary.output_dir.glob("*.zip")):
             print(f"  打包下载：{zip_path}")
         if summary.counts.warnings:
             print(f"  警告清单：{summary.output_dir / '校验报告.xlsx'}（请核对，报告已按计算值生成）")
+            for problem in ordered(summary.problems)[:SHOWN_WARNINGS]:
+                print(f"  - {problem.message}")
+            if summary.counts.warnings > SHOWN_WARNINGS:
+                print(f"  …… 另有 {summary.counts.warnings - SHOWN_WARNINGS} 条警告，见校验报告.xlsx")
         return EXIT_OK
     if summary.output_dir is None:
         print(f"✘ {name}：{summary.message}", file=sys.stderr)
@@ -86,7 +104,7 @@ def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported 
         print(f"✘ {name}：{summary.message}", file=sys.stderr)
         return EXIT_REFUSED
     print(f"✘ {name}：发现 {summary.counts.errors} 个错误、{summary.counts.warnings} 条警告，未生成报告。", file=sys.stderr)
-    errors = [p for p in summary.problems if p.severity is Severity.ERROR]
+    errors = [p for p in ordered(summary.problems) if p.severity is Severity.ERROR]  # root causes first
     for problem in errors[:SHOWN_PROBLEMS]:
         print(f"  - {problem.message}", file=sys.stderr)
     if len(errors) > SHOWN_PROBLEMS:
@@ -97,6 +115,8 @@ def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported 
 
 def command_run(args: argparse.Namespace) -> int:
     """`perfreport run`: report on each workbook; the worst outcome sets the exit code."""
+    if pdf_refused(args.pdf):  # before any workbook is read or any folder made
+        return EXIT_REFUSED
     profile = chosen_profile(args.profile)  # a bad profile is refused before any workbook is read
     workbooks, missing = workbooks_in(args.paths or [Path("input")])
     for reason in missing:
@@ -105,7 +125,8 @@ def command_run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     settings = Settings(output_dir=args.output_dir, chunk_size=args.chunk_size, workers=args.workers,
                         dask_address=args.dask_address or os.environ.get(DASK_ADDRESS_ENV) or None,
-                        profile=profile, profile_chosen=bool(args.profile))
+                        profile=profile, profile_chosen=bool(args.profile), pdf=args.pdf,
+                        forms_limit=args.forms_limit)
     apply_prefect_defaults()
     from pipeline.run.flow import run_workbook  # prefect reads its settings at import
     from pipeline.write.locks import OutputBusy
@@ -137,6 +158,24 @@ def profile_reference(choice: str | None) -> str | None:
         return None
     path = Path(choice)
     return str(path.resolve()) if path.suffix == PROFILE_SUFFIX or path.is_file() else choice
+
+
+def pdf_refused(wanted: bool) -> bool:
+    """Whether `--pdf` was asked for where LibreOffice cannot be found; then say what to install."""
+    if not wanted:
+        return False
+    from pipeline.docx.pdf import LIBREOFFICE_MISSING, soffice_command
+
+    if soffice_command() is not None:
+        return False
+    print(f"✘ {LIBREOFFICE_MISSING}", file=sys.stderr)
+    return True
+
+
+def add_pdf_option(command: argparse.ArgumentParser) -> None:
+    """`--pdf`, shared by `run` and `serve`."""
+    command.add_argument("--pdf", action="store_true",
+                         help="同时为每份报告和部门汇总报告生成 PDF（放在 pdf/ 中并打包），需要安装 LibreOffice")
 
 
 def add_profile_option(command: argparse.ArgumentParser) -> None:
@@ -264,6 +303,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--timings", type=Path, default=None, metavar="FILE",
                      help="把各阶段耗时（秒）以 JSON 行追加到 FILE（供性能测试使用）")
     add_profile_option(run)
+    add_pdf_option(run)
+    run.add_argument("--forms-limit", type=int, default=FORMS_LIMIT, metavar="N",
+                     help=f"项目不超过 N 个时生成自评表.xlsx（每个项目一张；默认 {FORMS_LIMIT}，0 表示不生成）")
     run.set_defaults(handler=command_run)
     check = sub.add_parser(
         "check-template", help="检查报告模板(.docx)是否有误",
@@ -285,6 +327,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--timezone", default=None, help="计划所用时区（默认 Asia/Shanghai）")
     serve.add_argument("--poll-seconds", type=float, default=None, help="检查输入文件夹的间隔秒数（默认 5）")
     add_profile_option(serve)
+    add_pdf_option(serve)
     serve.set_defaults(handler=command_serve)
     web = sub.add_parser(
         "web", help="网页：上传工作簿、查看处理结果、下载报告",
@@ -340,6 +383,8 @@ def command_serve(args: argparse.Namespace) -> int:
         print("✘ perfreport serve 需要一个 Prefect 服务器：先运行 prefect server start，"
               "再设置 PREFECT_API_URL=http://127.0.0.1:4200/api", file=sys.stderr)
         return EXIT_REFUSED
+    if pdf_refused(args.pdf):
+        return EXIT_REFUSED
     if not args.input_dir.is_dir():
         # Not refused: at boot a share may be mounted after the service starts, and a service
         # that exits would be restarted until systemd gives up. The watcher waits for it.
@@ -348,11 +393,11 @@ def command_serve(args: argparse.Namespace) -> int:
     apply_prefect_defaults()
     from pipeline.serve import deploy, watcher
 
-    print(f"正在监视 {args.input_dir}，输出到 {args.output_dir}，按「{profile.name}」评分规则（按 Ctrl+C 停止）",
-          flush=True)
+    print(f"正在监视 {args.input_dir}，输出到 {args.output_dir}，按「{profile.name}」评分规则"
+          f"{'，同时生成 PDF' if args.pdf else ''}（按 Ctrl+C 停止）", flush=True)
     deploy.serve(args.input_dir, args.output_dir, args.cron or deploy.ANNUAL_CRON,
                   args.timezone or deploy.TIMEZONE, args.poll_seconds or watcher.POLL_SECONDS,
-                  profile=profile_reference(args.profile))
+                  profile=profile_reference(args.profile), pdf=args.pdf)
     return EXIT_OK
 
 

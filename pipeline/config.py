@@ -53,6 +53,10 @@ def chunk_size_for(projects: int, workers: int, chosen: int | None = None) -> in
     return max(MIN_CHUNK_SIZE, min(MAX_CHUNK_SIZE, per_task))
 
 
+# The default of `Settings.forms_limit`.
+FORMS_LIMIT = 2000
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Where things are, how a run is cut into tasks, and how its projects are scored."""
@@ -72,6 +76,10 @@ class Settings:
     profile_chosen: bool = False
     # PDF copies of the reports and of the department report (`--pdf`), made with LibreOffice.
     pdf: bool = False
+    # 自评表.xlsx (one filled form per project) is written for workbooks of at most this many
+    # projects: 3-4 ms a sheet would double a 10,000-project run, and a 10,000-sheet workbook is
+    # no document anyone opens. `--forms-limit` raises it; 0 writes none.
+    forms_limit: int = FORMS_LIMIT
 
 
 # The address of `perfreport web` as officers reach it (e.g. http://10.0.0.5:8000), so the Prefect

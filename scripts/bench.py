@@ -11,8 +11,9 @@ compiled template, and print the throughput ratio (`--render-only` for just that
 size's workbook); and read the 10,000-project workbook with openpyxl
 alone and with the pipeline's reader, and serve the largest run's page of `perfreport web` with and without
 its cache; then load the real `perfreport web` server (requests per second of the listing and of a 3,000-project
-run's page, its memory after 10,000 requests; `--web-only` for just that). Last, each target of the speed issue
-with its figure.
+run's page, its memory after 10,000 requests; `--web-only` for just that); and the PDF copies' throughput on
+200 projects, batched on every core against one LibreOffice call per report (`--pdf-only`). Last, each target
+of the speed issue with its figure.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from pipeline.docx.fastrender import CompiledTemplate  # noqa: E402
 from pipeline.run import steps  # noqa: E402
 
 TEMPLATE = REPO / "templates" / "report.docx"
+PDF_PROJECTS = 200  # the workbook the PDF throughput is measured on
 # Every shipped template, the default first: the speed target holds for each.
 TEMPLATES = [TEMPLATE, *sorted(p for p in (REPO / "templates").glob("*.docx") if p != TEMPLATE)]
 STAGES = ("读取", "校验", "整理", "计算", "准备渲染", "渲染", "写出")
@@ -304,6 +306,46 @@ def web_load_line(load: WebLoad, checkout: Path) -> str:
             f"{WEB_REQUESTS + WEB_RUN_PAGE_REQUESTS:,} requests")
 
 
+def staged_reports(workbook: Path, out: Path) -> list[Path]:
+    """The reports of `workbook` rendered in this process (no Prefect), left in the staging folder."""
+    settings = Settings(output_dir=out, workers=1)
+    prepared = steps.prepare_run(workbook, settings)
+    assert isinstance(prepared, steps.PreparedReports), prepared
+    reports = prepared.staging / "reports"
+    for chunk in prepared.chunk_files:
+        steps.render_chunk_file(chunk, reports, settings.templates_dir)
+    return sorted(reports.glob("*.docx"))
+
+
+def pdf_throughput(work: Path, size: int = PDF_PROJECTS, naive_sample: int = 10) -> str:
+    """PDF copies, reports per second: the pipeline's batches (one soffice process per core, up
+    to 100 files a call) against one soffice call per report, the way a script would do it."""
+    from pipeline.docx.pdf import pdf_copies, soffice_command
+
+    if soffice_command() is None:
+        return "PDF copies: LibreOffice is not installed here; skipped"
+    workbook = work / f"synthetic-{size}.xlsx"
+    if not workbook.exists():
+        write_synthetic_workbook(workbook, size)
+    out = Path(tempfile.mkdtemp(prefix="bench-pdf-", dir=work))
+    try:
+        reports = staged_reports(workbook, out / "output")
+        cores = os.cpu_count() or 1
+        started = time.perf_counter()
+        pdf_copies(reports, out / "batched", workers=cores)
+        batched = len(reports) / (time.perf_counter() - started)
+        sample = reports[:naive_sample]
+        started = time.perf_counter()
+        for report in sample:
+            pdf_copies([report], out / "naive", workers=1)
+        naive = len(sample) / (time.perf_counter() - started)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return (f"PDF copies of {len(reports)} reports: {batched:.1f} reports/s in batches on {cores} soffice "
+            f"processes; one soffice call per report {naive:.2f} reports/s (a sample of {len(sample)}); "
+            f"ratio {batched / naive:.1f}x")
+
+
 def machine() -> str:
     """One line describing this machine."""
     cpu = platform.processor() or platform.machine()
@@ -344,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-only", action="store_true", help="only the load figures of `perfreport web`")
     parser.add_argument("--web-checkout", type=Path, default=REPO,
                         help="the checkout whose `perfreport web` is loaded (e.g. a worktree of an older commit)")
+    parser.add_argument("--pdf-only", action="store_true", help="only the PDF throughput, on 200 projects")
     parser.add_argument("--render-only", action="store_true",
                         help="only docxtpl against the compiled template, on the smallest size's workbook")
     args = parser.parse_args(argv)
@@ -352,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Machine: {machine()}")
     if args.web_only:
         print(web_load_line(web_load(args.work, args.web_checkout), args.web_checkout))
+        return 0
+    if args.pdf_only:
+        print(pdf_throughput(args.work), flush=True)
         return 0
     if args.render_only:
         smallest = args.work / f"synthetic-{min(args.sizes)}.xlsx"
@@ -397,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{cached_page * 1000:.1f} ms, ratio {naive_page / cached_page:.0f}x")
 
     print(web_load_line(web_load(args.work, args.web_checkout), args.web_checkout), flush=True)
+    print(pdf_throughput(args.work), flush=True)
 
     print("\nTargets of the speed issue:")
     for line in target_lines(rows, ratio):

@@ -23,7 +23,7 @@ def reports_of(workbook: Path, output_dir: Path, profile: ScoringProfile = DEFAU
     prepared = steps.prepare_run(workbook, settings)
     assert isinstance(prepared, steps.PreparedReports), prepared
     contexts = {name: context for chunk in prepared.chunk_files for name, _, context in steps.chunk_items(chunk)}
-    rendered = [steps.render_chunk_file(chunk, prepared.staging / REPORTS_DIR, settings.templates_dir)
+    rendered = [steps.render_chunk_file(chunk, prepared.staging / REPORTS_DIR, settings.templates_dir, prepared.options)
                 for chunk in prepared.chunk_files]
     summary = steps.finish_success(prepared, rendered, settings)
     assert summary.output_dir is not None

@@ -112,7 +112,7 @@ def test_an_uploaded_workbook_becomes_a_zip_of_seven_reports_in_the_browser(
     zip_path = tmp_path / "reports.zip"
     download.value.save_as(zip_path)
     with zipfile.ZipFile(zip_path) as archive:
-        reports = [name for name in archive.namelist() if name.endswith(".docx")]
+        reports = [name for name in archive.namelist() if name.startswith("reports/") and name.endswith(".docx")]
         assert len(reports) == 7
         first = docx.Document(io.BytesIO(archive.read(sorted(reports)[0])))
     assert "领导接访费用" in "\n".join(p.text for p in first.paragraphs)
@@ -146,8 +146,9 @@ def test_a_broken_workbook_shows_its_problems_by_sheet_and_row_in_the_browser(
     page.screenshot(path=str(tmp_path / "run-problems.png"), full_page=True)
 
     headers = page.locator("#problems thead th").all_inner_texts()
-    assert headers == ["工作表", "行", "列", "说明"]
+    assert headers == ["工作表", "单元格", "项目编号", "说明", "怎么改"]
     rows = [row.locator("td").all_inner_texts() for row in page.locator("#problems tbody tr").all()]
-    assert any(cells[0] == "资金" and cells[1] == "3" and cells[2] == "全年执行数(万元)" for cells in rows), rows
+    assert any(cells[0] == "资金" and cells[1] == "E3" and cells[2] == "P-002" and "全年执行数(万元)" in cells[3]
+               for cells in rows), rows
     assert not (output_dir / "有错误的工作簿" / "reports").exists()
     page.close()

@@ -77,7 +77,7 @@ def uninterrupted_outputs(workbook: Path, output_dir: Path) -> Path:
     prepared = steps.prepare_run(workbook, settings)
     assert isinstance(prepared, steps.PreparedReports), prepared
     reports_dir = prepared.staging / REPORTS_DIR
-    rendered = [steps.render_chunk_file(chunk, reports_dir, settings.templates_dir)
+    rendered = [steps.render_chunk_file(chunk, reports_dir, settings.templates_dir, prepared.options)
                 for chunk in prepared.chunk_files]
     summary = steps.finish_success(prepared, rendered, settings)
     assert summary.output_dir is not None

@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.run.flow import report_workbook
+from tests.summarytable import summary_records
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -57,13 +58,14 @@ def test_flow_writes_summary_warnings_manifest_and_zip(workbook_factory, tmp_pat
     report_workbook(workbook, Settings(output_dir=tmp_path / "out"))
     folder = tmp_path / "out" / "年度"
 
-    rows = list(openpyxl.load_workbook(folder / "汇总表.xlsx").active.iter_rows(values_only=True))
-    assert rows[0][:8] == ("项目编号", "项目名称", "全年预算数(万元)", "全年执行数(万元)", "预算执行率", "总得分",
-                           "评价等级", "警告数")
-    assert rows[1][:8] == ("P-001", "信访救助专项资金", 100, 85.62, "85.62%", 97.85, "优", 1)
+    first = summary_records(folder / "汇总表.xlsx")[0]
+    assert list(first)[:4] == ["项目编号", "项目名称", "主管部门", "实施单位"]
+    shown = ("项目编号", "项目名称", "全年预算数", "全年执行数", "预算执行率", "总得分", "评价等级", "警告数")
+    assert tuple(first[k] for k in shown) == ("P-001", "信访救助专项资金", 100, 85.62, 0.8562, 97.85, "优", 1)
 
     problems = list(openpyxl.load_workbook(folder / "校验报告.xlsx").active.iter_rows(values_only=True))
-    assert problems[1][:5] == ("绩效指标", 3, "实际完成值", "97.6%", "警告")
+    assert problems[0][:6] == ("工作表", "单元格", "项目编号", "指标/项目名称", "值", "级别")
+    assert problems[1][:6] == ("绩效指标", "G3", "P-001", "重点人员化解率", "97.6%", "警告")
 
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["input"] == {"file": "年度.xlsx", "sha256": sha256(workbook)}
@@ -74,7 +76,8 @@ def test_flow_writes_summary_warnings_manifest_and_zip(workbook_factory, tmp_pat
     assert "prefect" in manifest["versions"]
 
     with zipfile.ZipFile(folder / "年度_报告.zip") as archive:
-        assert sorted(archive.namelist()) == ["reports/P-001_信访救助专项资金.docx", "reports/P-002_领导接访费用.docx"]
+        assert sorted(archive.namelist()) == ["reports/P-001_信访救助专项资金.docx", "reports/P-002_领导接访费用.docx",
+                                              "校验报告.xlsx", "汇总表.xlsx", "自评表.xlsx", "部门汇总报告.docx"]
         assert archive.read("reports/P-002_领导接访费用.docx") == (folder / "reports/P-002_领导接访费用.docx").read_bytes()
 
 
@@ -95,7 +98,8 @@ def test_workbook_with_errors_gets_only_its_problem_list(workbook_factory, sheet
     folder = tmp_path / "out" / "坏"
     assert not list(folder.rglob("*.docx")) and not list(folder.glob("*.zip"))
     rows = list(openpyxl.load_workbook(folder / "校验报告.xlsx").active.iter_rows(values_only=True))
-    assert rows[1] == ("资金", 2, "全年执行数(万元)", "120", "错误", "资金 第2行「全年执行数(万元)」为 120，超过全年预算数 100")
+    assert rows[1][:7] == ("资金", "E2", "P-001", "信访救助专项资金", "120", "错误",
+                           "资金 第2行「全年执行数(万元)」为 120，超过全年预算数 100")
 
 
 def test_special_characters_reach_the_report_as_typed(workbook_factory, sheets, tmp_path: Path) -> None:

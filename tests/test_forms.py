@@ -24,6 +24,7 @@ from pipeline.run import steps
 from tests.conftest import Rows, valid_sheets, write_workbook
 from tests.formbook import VARIANTS, write_forms
 from tests.inprocess import reports_of
+from tests.summarytable import summary_records
 
 PRINCIPLE_HEADERS = {"使用原则": ["项目编号", "序号", "内容"]}
 HUBEI_WEIGHTS = {("P-001", "积案化解率"): 10, ("P-001", "重点人员化解率"): 40, ("P-002", "接待群众批次"): 50}
@@ -172,9 +173,7 @@ def test_a_hubei_form_names_its_profile_in_the_reports_summary_and_manifest(tmp_
     assert all("预算执行率20分，绩效指标80分" in str(context["scoring_note"]) for context in contexts.values())
     manifest = json.loads((reports.parent / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["profile"] == "湖北"
-    summary = openpyxl.load_workbook(reports.parent / "汇总表.xlsx").active
-    header = [c.value for c in summary[1]]
-    assert {row[header.index("评分规则")] for row in summary.iter_rows(min_row=2, values_only=True)} == {"湖北"}
+    assert {row["评分规则"] for row in summary_records(reports.parent / "汇总表.xlsx")} == {"湖北"}
     assert sorted(p.name for p in reports.iterdir()) == ["信访救助专项资金.docx", "领导接访费用.docx"]
 
 

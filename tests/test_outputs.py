@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import stat
-import subprocess
 import zipfile
 import zlib
-from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -18,8 +15,8 @@ import pytest
 from pipeline.errors import Problem, Severity
 from pipeline.write.files import atomic_write, atomic_write_with
 from pipeline.write.names import report_filenames, safe_stem, workbook_output_dir
+from pipeline.write.problembook import write_problems
 from pipeline.write.staging import PARTIAL, hidden_siblings, publish, staged, staging_dir
-from pipeline.write.tables import table_xlsx, write_problems
 from pipeline.write.zipfiles import EPOCH, DateTime, ZipMember, write_zip, zip_bytes
 
 
@@ -61,9 +58,9 @@ def test_text_that_looks_like_a_formula_is_stored_as_text(tmp_path: Path) -> Non
     problem = Problem("项目", 2, "项目名称", "=HYPERLINK(\"http://x\")", Severity.ERROR, "+1 说明")
     path = write_problems(tmp_path / "校验报告.xlsx", [problem])
     sheet = openpyxl.load_workbook(path).active
-    assert sheet["D2"].value == "=HYPERLINK(\"http://x\")"
-    assert sheet["D2"].data_type == "s"
-    assert sheet["F2"].data_type == "s"
+    assert sheet["E2"].value == "=HYPERLINK(\"http://x\")"  # 值
+    assert sheet["E2"].data_type == "s"
+    assert sheet["G2"].data_type == "s"  # 说明
 
 
 def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -162,56 +159,6 @@ def test_zip_of_the_same_files_is_byte_identical(tmp_path: Path) -> None:
         assert archive.namelist() == ["reports/a.docx", "reports/b.docx"]
 
 
-TABLE_ROWS = [
-    {"项目编号": "P-1", "项目名称": "信访救助 <专项> & 资金", "金额": 85.62, "警告数": 0, "说明": "=HYPERLINK(\"x\")"},
-    {"项目编号": " 前后空格 ", "项目名称": "控制\x01字符", "金额": Decimal("14.3800"), "警告数": 2,
-     "说明": "长" * 40},
-    {"项目编号": "P-3", "项目名称": None, "金额": 1e-7, "警告数": True, "说明": "@SUM(A1)"},
-]
-
-
-def test_a_table_reads_back_with_its_values_types_and_layout(tmp_path: Path) -> None:
-    import openpyxl
-
-    path = tmp_path / "表.xlsx"
-    path.write_bytes(table_xlsx("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS, {"项目名称": 30}))
-
-    sheet = openpyxl.load_workbook(path).active
-    assert sheet.title == "汇总表"
-    assert [c.value for c in sheet[1]] == ["项目编号", "项目名称", "金额", "警告数", "说明"]
-    assert all(c.font.b for c in sheet[1])
-    assert sheet.freeze_panes == "A2"
-    assert sheet.column_dimensions["B"].width == 30 and sheet.column_dimensions["A"].width == 14
-    assert [c.value for c in sheet[2]] == ["P-1", "信访救助 <专项> & 资金", 85.62, 0, '=HYPERLINK("x")']
-    assert [c.value for c in sheet[3]] == [" 前后空格 ", "控制字符", 14.38, 2, "长" * 40]
-    assert [c.value for c in sheet[4]] == ["P-3", None, 1e-7, "是", "@SUM(A1)"]
-    assert sheet["C2"].number_format == "0.00" and sheet["D2"].number_format == "General"
-    assert sheet["E3"].alignment.wrap_text and not sheet["B2"].alignment.wrap_text
-    assert sheet["E2"].data_type == "s" and sheet["E4"].data_type == "s"
-    with zipfile.ZipFile(path) as archive:
-        assert b"<f>" not in archive.read("xl/worksheets/sheet1.xml")
-
-
-def test_the_same_rows_give_the_same_table_bytes() -> None:
-    assert (table_xlsx("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS)
-            == table_xlsx("汇总表", list(TABLE_ROWS[0]), [dict(r) for r in TABLE_ROWS]))
-
-
-@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
-def test_libreoffice_calc_opens_a_table_with_its_values(tmp_path: Path) -> None:
-    path = tmp_path / "table.xlsx"
-    path.write_bytes(table_xlsx("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS))
-    subprocess.run(
-        ["soffice", "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--convert-to",
-         "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(tmp_path / "csv"), str(path)],
-        check=True, capture_output=True, timeout=180,
-    )
-    lines = (tmp_path / "csv" / "table.csv").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "项目编号,项目名称,金额,警告数,说明"
-    assert lines[1].startswith('P-1,信访救助 <专项> & 资金,85.62,0,"=HYPERLINK(""x"")"')
-    assert len(lines) == 4
-
-
 def test_outputs_are_readable_by_the_office_on_a_shared_folder(tmp_path: Path) -> None:
     # mkstemp's 0600 would hide 校验报告 and the zip from officers reading the share as themselves.
     written = atomic_write(tmp_path / "校验报告.xlsx", b"x")
@@ -261,12 +208,6 @@ def test_a_deflated_member_is_the_same_whichever_pieces_it_comes_in() -> None:
 
 
 def test_every_zip_we_write_is_dated_the_one_epoch(tmp_path: Path) -> None:
-    table = table_xlsx("汇总表", list(TABLE_ROWS[0]), TABLE_ROWS)
-    with zipfile.ZipFile(io.BytesIO(table)) as archive:
-        assert {info.date_time for info in archive.infolist()} == {EPOCH}
-        members = [ZipMember.deflated(info.filename, [archive.read(info)]) for info in archive.infolist()]
-        contents = [archive.read(info) for info in archive.infolist()]
-    assert table == zipfile_bytes(members, contents)
     source = atomic_write(tmp_path / "reports" / "甲.docx", b"docx")
     with zipfile.ZipFile(write_zip(tmp_path / "报告.zip", [source], tmp_path)) as archive:
         assert [(info.filename, info.date_time) for info in archive.infolist()] == [("reports/甲.docx", EPOCH)]

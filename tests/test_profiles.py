@@ -7,7 +7,6 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from pipeline.cli import main
@@ -19,6 +18,7 @@ from pipeline.config import (
     profile_files,
 )
 from pipeline.core.profile import DEFAULT_PROFILE, AtMostRule
+from tests.summarytable import summary_records
 from tests.test_flow import document_text
 
 NATIONAL_FILE = PROFILES_DIR / "财预2020-10号.toml"
@@ -34,8 +34,7 @@ def hubei_sheets(sheets: dict[str, list[dict[str, object]]]) -> dict[str, list[d
 
 def summary_rows(folder: Path) -> list[dict[str, object]]:
     """汇总表.xlsx as dicts keyed by its header row."""
-    rows = list(openpyxl.load_workbook(folder / "汇总表.xlsx").active.iter_rows(values_only=True))
-    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    return summary_records(folder / "汇总表.xlsx")
 
 
 def test_the_shipped_national_file_is_the_built_in_default_exactly() -> None:

@@ -269,7 +269,7 @@ def test_workbook_text_is_data_never_template_code(workbook_factory, sheets, tmp
     settings = Settings(output_dir=tmp_path / "out")
     prepared = steps.prepare_run(workbook_factory(sheets, name="数据.xlsx"), settings)
     assert isinstance(prepared, PreparedReports)
-    rendered = [render_chunk_file(f, prepared.staging / REPORTS_DIR, settings.templates_dir)
+    rendered = [render_chunk_file(f, prepared.staging / REPORTS_DIR, settings.templates_dir, prepared.options)
                 for f in prepared.chunk_files]
     summary = steps.finish_success(prepared, rendered, settings)
     [report] = (summary.output_dir / "reports").glob("P-001*.docx")

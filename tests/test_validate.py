@@ -327,11 +327,12 @@ def test_the_flow_on_a_broken_workbook_writes_only_the_problem_report(
         rows = [tuple(c for c in row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
     finally:
         workbook.close()
-    assert rows[0] == PROBLEM_COLUMNS == ("工作表", "行", "列", "值", "级别", "说明")
-    by_place = {(r[0], r[1], r[2], r[4]): r for r in rows[1:]}
-    assert ("资金", excel_row(0), "全年执行数(万元)", "错误") in by_place, rows
-    assert "超过全年预算数 100" in by_place[("资金", excel_row(0), "全年执行数(万元)", "错误")][5]
-    assert ("绩效指标", excel_row(3), "分值", "错误") in by_place, rows
+    assert rows[0] == PROBLEM_COLUMNS == ("工作表", "单元格", "项目编号", "指标/项目名称", "值", "级别", "说明", "怎么改")
+    by_place = {(r[0], r[1], r[5]): r for r in rows[1:]}
+    assert ("资金", f"E{excel_row(0)}", "错误") in by_place, rows  # 全年执行数(万元)
+    assert "超过全年预算数 100" in by_place[("资金", f"E{excel_row(0)}", "错误")][6]
+    assert ("绩效指标", f"I{excel_row(3)}", "错误") in by_place, rows  # 分值
+    assert all(row[7] for row in rows[1:])  # every error says what to change
     assert sha256(path) == before
 
 

@@ -718,8 +718,9 @@ def test_a_successful_run_shows_its_summary_chart_and_downloads(
     assert header[:2] == ["项目编号", "项目名称"] and "总得分" in header
     assert len(rows) == 7
     assert [row[1] for row in rows] == list(EXAMPLE_PROJECTS)
-    assert rows[0][header.index("全年预算数(万元)")] == "5.00"  # two decimals, as in the reports
-    assert "2.97" in [row[header.index("全年执行数(万元)")] for row in rows]
+    assert rows[0][header.index("全年预算数")] == "5.00"  # two decimals, as in the reports
+    assert "2.97" in [row[header.index("全年执行数")] for row in rows]
+    assert rows[3][header.index("预算执行率")] == "85.62%"  # a fraction in the workbook, a percentage here
     assert '<svg id="chart"' in page
     chart = page[page.index('<svg id="chart"'):page.index("</svg>")]
     assert chart.count("<rect") == 2 + 2 * 7  # the legend, then score and rate per project
@@ -752,12 +753,12 @@ def test_an_invalid_run_shows_its_problems_by_sheet_and_excel_row(
     page = published_client.get(web.run_url(INVALID_NAME)).text
     assert 'id="status">有错误<' in page
     header, rows = html_table(page, "problems")
-    assert header == ["工作表", "行", "列", "说明"]
+    assert header == ["工作表", "单元格", "项目编号", "说明", "怎么改"]
     errors = [row for row in rows if not row[3].startswith("【警告】")]
     assert len(errors) == 1
-    sheet, row, column, message = errors[0]
-    assert (sheet, row, column) == ("资金", str(excel_row(1)), "全年执行数(万元)")
-    assert "万元" in message
+    sheet, cell, project_id, message, fix = errors[0]
+    assert (sheet, cell, project_id) == ("资金", f"E{excel_row(1)}", "P-002")  # 全年执行数(万元)
+    assert "万元" in message and fix
     assert 'id="summary"' not in page and 'id="chart"' not in page and 'id="zip"' not in page
     assert 'id="problems-xlsx"' in page
 
@@ -862,7 +863,7 @@ class RecordedRuns:
         self.calls: list[str] = []
 
     def __call__(self, workbook: Path, input_dir: Path, output_dir: Path,
-                 profile: str | None = None) -> tuple[str, str]:
+                 profile: str | None = None, *, pdf: bool = False) -> tuple[str, str]:
         self.calls.append(workbook.name)
         return "success", ""
 

@@ -17,7 +17,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
-import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 
@@ -26,6 +25,7 @@ from pipeline.serve import hotfolder, profilechoice, runs, watcher, web
 from pipeline.serve.web import WebSettings, create_app
 from pipeline.write.names import SUMMARY_NAME
 from tests.conftest import valid_sheets, workbook_bytes, write_workbook
+from tests.summarytable import summary_records
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TEST_HOSTS = ("testserver",)
@@ -122,7 +122,7 @@ class RecordedRuns:
         self.calls: list[tuple[str, str | None]] = []
 
     def __call__(self, workbook: Path, input_dir: Path, output_dir: Path,
-                 profile: str | None = None) -> tuple[str, str]:
+                 profile: str | None = None, *, pdf: bool = False) -> tuple[str, str]:
         self.calls.append((workbook.name, profile))
         return "success", ""
 
@@ -317,7 +317,5 @@ def test_a_twenty_plus_eighty_workbook_is_refused_without_a_profile_and_scored_w
     assert 'id="zip"' in scored and "共 2 个项目，生成 2 份报告" in scored
     manifest = runs.read_manifest(folders.output_dir / "鄂")
     assert manifest is not None and manifest["profile"] == HUBEI
-    summary = openpyxl.load_workbook(folders.output_dir / "鄂" / SUMMARY_NAME, read_only=True)
-    rows = list(summary.active.iter_rows(values_only=True))  # type: ignore[union-attr]
-    assert [row[rows[0].index("评分规则")] for row in rows[1:]] == [HUBEI, HUBEI]
+    assert [row["评分规则"] for row in summary_records(folders.output_dir / "鄂" / SUMMARY_NAME)] == [HUBEI, HUBEI]
     assert f"<td>{HUBEI}</td>" in index[index.index('id="runs"'):]  # the listing names it too

@@ -19,8 +19,10 @@ from prefect.task_runners import ProcessPoolTaskRunner
 
 from pipeline import config, inputs
 from pipeline.config import Settings, chosen_profile
+from pipeline.docx.pdf import PdfFailed
 from pipeline.errors import Status, TemplateInvalid
 from pipeline.run import runtime, steps
+from pipeline.run.extras import RenderOptions
 from pipeline.run.steps import PreparedReports, RenderedChunk, RunSummary
 from pipeline.write import folders
 from pipeline.write.locks import output_lock
@@ -37,6 +39,9 @@ class TaskOptions(TypedDict):
 
 # Inputs are large and never reused across runs: hashing them for a cache key would be waste.
 TASK_OPTIONS: TaskOptions = {"cache_policy": NO_CACHE, "persist_result": False}
+# The summary rows' columns the UI's table shows (the rows also carry texts for the department report).
+ARTIFACT_COLUMNS = ("项目编号", "项目名称", "全年预算数(万元)", "全年执行数(万元)", "预算执行率", "总得分", "评价等级",
+                    "警告数", "评分规则", "报告文件")
 SUMMARY_KEY, PROGRESS_KEY, OUTPUTS_KEY = "perfreport-summary", "perfreport-progress", "perfreport-outputs"
 
 
@@ -49,9 +54,9 @@ def prepare_run(path: Path, settings: Settings) -> PreparedReports | RunSummary:
 
 
 @task(name="渲染报告", **TASK_OPTIONS)
-def render_chunk(chunk_file: Path, reports_dir: Path, templates_dir: Path) -> RenderedChunk:
-    """Render one chunk of reports into the staging folder (runs in a worker process)."""
-    return steps.render_chunk_file(chunk_file, reports_dir, templates_dir)
+def render_chunk(chunk_file: Path, reports_dir: Path, templates_dir: Path, options: RenderOptions) -> RenderedChunk:
+    """Render one chunk of reports, its 自评表 and PDFs into the staging folder (in a worker process)."""
+    return steps.render_chunk_file(chunk_file, reports_dir, templates_dir, options)
 
 
 @task(name="写出汇总与清单", **TASK_OPTIONS)
@@ -67,7 +72,7 @@ def render_all(prepared: PreparedReports, settings: Settings) -> list[RenderedCh
     progress = cast(UUID, create_progress_artifact(progress=0.0, key=PROGRESS_KEY, description="已生成报告的比例"))
     with runtime.api_shared_with_workers():
         futures = render_chunk.map(list(prepared.chunk_files), unmapped(prepared.staging / REPORTS_DIR),
-                                   unmapped(settings.templates_dir))
+                                   unmapped(settings.templates_dir), unmapped(prepared.options))
         done = 0
         for future in as_completed(futures):
             done += future.result().reports
@@ -80,7 +85,7 @@ def publish_artifact(summary: RunSummary) -> None:
     """The summary table as a Prefect artifact, visible in the UI when a server is used."""
     create_table_artifact(
         key=SUMMARY_KEY,
-        table=[{k: str(v) for k, v in row.items()} for row in summary.summary_rows],
+        table=[{k: str(row.get(k, "")) for k in ARTIFACT_COLUMNS} for row in summary.summary_rows],
         description=(f"{summary.workbook.name}: {summary.counts.reports} 份报告，{summary.counts.warnings} 条警告"
                      f"（表中列出前 {len(summary.summary_rows)} 个项目，完整见 汇总表.xlsx）"),
     )
@@ -123,7 +128,7 @@ def run_workbook(workbook: Path, settings: Settings) -> RunSummary:
     with output_lock(workbook_output_dir(settings.output_dir, workbook)):
         try:
             return report_workbook.with_options(task_runner=runtime.task_runner(settings))(workbook, settings)
-        except TemplateInvalid as exc:
+        except (TemplateInvalid, PdfFailed) as exc:
             # Raised while rendering, in a worker: Prefect re-raises the task's own exception here,
             # after report_workbook discarded the staging folder. Refused like a bad file (exit 2).
             return RunSummary(workbook, Status.REFUSED, None, message=str(exc))
@@ -131,11 +136,11 @@ def run_workbook(workbook: Path, settings: Settings) -> RunSummary:
 
 @flow(name="perfreport-folder", log_prints=False)
 def report_folder(input_dir: str = "input", output_dir: str = "output", workbook: str | None = None,
-                  profile: str | None = None) -> list[str]:
+                  profile: str | None = None, pdf: bool = False) -> list[str]:
     """The flow `perfreport serve` serves: every workbook in `input_dir` (the annual schedule), or
     only `workbook` (a file the hot folder saw arrive), scored by `profile` (a name or a file;
-    None: the national default). Returns each workbook's status."""
+    None: the national default), with PDF copies when `pdf`. Returns each workbook's status."""
     settings = Settings(output_dir=Path(output_dir), profile=chosen_profile(profile),
-                        profile_chosen=bool(profile))
+                        profile_chosen=bool(profile), pdf=pdf)
     paths = [Path(workbook)] if workbook else [Path(entry.path) for entry in inputs.workbook_entries(Path(input_dir))]
     return [run_workbook(path, settings).status for path in paths]

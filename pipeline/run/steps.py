@@ -26,6 +26,7 @@ from pipeline.config import Settings, chunk_size_for
 from pipeline.contract.build import projects_from
 from pipeline.contract.intake import FormChecks, checked_result, read_and_validate
 from pipeline.core.context import report_context, summary_row
+from pipeline.core.department import DEPARTMENT_TEMPLATE
 from pipeline.core.indicators import ProjectResult, evaluate
 from pipeline.core.narrative import with_narrative_warnings
 from pipeline.core.profile import DEFAULT_PROFILE, ScoringProfile
@@ -43,6 +44,7 @@ from pipeline.errors import (
     ValidationFailed,
     WorkbookRefused,
 )
+from pipeline.run.extras import RenderOptions, chunk_extras, workbook_extras, zipped_files
 from pipeline.write.files import WrittenFile, sha256_of
 from pipeline.write.manifest import write_manifest
 from pipeline.write.names import (
@@ -53,8 +55,9 @@ from pipeline.write.names import (
     report_filenames,
     workbook_output_dir,
 )
+from pipeline.write.problembook import write_problems
 from pipeline.write.staging import discard, discarded_on_failure, staged, staging_dir
-from pipeline.write.tables import write_problems, write_summary
+from pipeline.write.summarybook import summary_title, write_summary
 from pipeline.write.zipfiles import write_zip
 
 CHUNKS_DIR = ".chunks"
@@ -103,6 +106,8 @@ class PreparedReports:
     timings: dict[str, float]
     finished_at: float  # time.perf_counter() in the flow's process, to time the render phase
     profile: str = DEFAULT_PROFILE.name  # the display name of the profile that scored it
+    options: RenderOptions = field(default_factory=lambda: RenderOptions(date(2000, 1, 1)))
+    years: tuple[int, ...] = ()  # the projects' 年度, sorted (the titles of 汇总表 and the department report)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +134,10 @@ class RunSummary:
 
 
 def available_templates(settings: Settings) -> set[str]:
-    """Names of the .docx templates in the templates folder."""
-    return {p.name for p in settings.templates_dir.glob("*.docx") if not p.name.startswith("~$")}
+    """Names of the project-report templates in the templates folder (the 部门汇总报告's own
+    template is not one a project may name)."""
+    return {p.name for p in settings.templates_dir.glob("*.docx")
+            if not p.name.startswith("~$") and p.name != DEPARTMENT_TEMPLATE}
 
 
 def checked_template(path: Path) -> CompiledTemplate:
@@ -270,8 +277,7 @@ def chunk_items(path: Path) -> list[tuple[str, str, dict[str, object]]]:
 
 def summary_json(rows: Sequence[dict[str, object]], warnings: Sequence[Problem]) -> bytes:
     """The summary rows and warnings of a run as JSON, for `finish_success`."""
-    return orjson.dumps({"rows": rows, "warnings": [[w.sheet, w.excel_row, w.column, w.value, str(w.severity),
-                                                     w.message] for w in warnings]})
+    return orjson.dumps({"rows": rows, "warnings": [w.as_list() for w in warnings]})
 
 
 def summary_data(path: Path) -> tuple[list[dict[str, object]], list[Problem]]:
@@ -281,8 +287,9 @@ def summary_data(path: Path) -> tuple[list[dict[str, object]], list[Problem]]:
         rows, warnings = data["rows"], data["warnings"]  # type: ignore[index]
         if not (isinstance(rows, list) and all(isinstance(row, dict) for row in rows)):
             raise TypeError("rows")
-        problems = [Problem(str(sheet), None if row is None else int(row), str(column), str(value), Severity(severity),
-                            str(message)) for sheet, row, column, value, severity, message in warnings]
+        if not isinstance(warnings, list):
+            raise TypeError("warnings")
+        problems = [Problem.from_list(fields) for fields in warnings]
     except (KeyError, TypeError, ValueError):
         raise ChunkFileInvalid(path, "汇总数据不完整") from None
     return rows, problems
@@ -320,7 +327,7 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings)
     warnings = list(checked.problems)
     computed = 0.0
     size = chunk_size_for(len(projects), settings.workers or os.cpu_count() or 1, settings.chunk_size)
-    day = run_date(os.environ)  # once per run: every report of the workbook carries the same date
+    day = run_date(os.environ)  # once per run: every report and file of the workbook carries it
     # One chunk at a time: a province's evaluated projects and report contexts are never all
     # in memory at once, only the summary rows and the warnings.
     with without_cyclic_gc():
@@ -341,7 +348,8 @@ def prepare_reports(checked: CheckedWorkbook, staging: Path, settings: Settings)
     now = time.perf_counter()
     timings = {**checked.timings, "计算": computed, "准备渲染": now - started - computed}
     return PreparedReports(checked.path, checked.sha256, staging, tuple(chunk_files), len(projects),
-                           len(warnings), timings, now, checked.profile.name)
+                           len(warnings), timings, now, checked.profile.name, RenderOptions(day, settings.pdf, len(projects) <= settings.forms_limit),
+                           tuple(sorted({p.year for p in projects})))
 
 
 def prepare_run(path: Path, settings: Settings) -> PreparedReports | RunSummary:
@@ -375,8 +383,10 @@ def compiled_template(path: Path) -> CompiledTemplate:
     return _COMPILED[key]
 
 
-def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path) -> RenderedChunk:
-    """Render the reports of one chunk file into `reports_dir`; raises TemplateInvalid."""
+def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path,
+                      options: RenderOptions | None = None) -> RenderedChunk:
+    """Render the reports of one chunk file into `reports_dir`, and with `options` the chunk's
+    filled 自评表 and PDF copies (`extras.chunk_extras`); raises TemplateInvalid or PdfFailed."""
     started = time.perf_counter()
     items = chunk_items(chunk_file)
     files: list[WrittenFile] = []
@@ -392,6 +402,9 @@ def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path) 
         # folder is only ever published whole, after every report in it is complete.
         (reports_dir / filename).write_bytes(data)
         files.append(WrittenFile(f"{REPORTS_DIR}/{filename}", len(data), hashlib.sha256(data).hexdigest()))
+    if options is not None:
+        chunk_extras(chunk_file, [context for _, _, context in items],
+                     [reports_dir / filename for filename, _, _ in items], options)
     written = chunk_file.with_suffix(".written.json")
     written.write_bytes(orjson.dumps([[f.path, f.bytes, f.sha256] for f in files]))
     return RenderedChunk(len(files), written, time.perf_counter() - started)
@@ -424,11 +437,15 @@ def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk],
         chunk_dir = staging / CHUNKS_DIR
         rows, warnings = summary_data(chunk_dir / SUMMARY_DATA)
         reports = sorted((f for chunk in rendered for f in written_files(chunk.written_file)), key=lambda f: f.path)
+        options, years = prepared.options, prepared.years
+        workbook_extras(staging, prepared.chunk_files, rows, settings.templates_dir, options, final.name,
+                        str(years[0]) if len(years) == 1 else "")
         shutil.rmtree(chunk_dir, ignore_errors=True)
-        write_summary(staging / SUMMARY_NAME, rows)
+        write_summary(staging / SUMMARY_NAME, rows, summary_title(rows, final.name, years), options.created)
         if warnings:
-            write_problems(staging / PROBLEMS_NAME, warnings)
-        write_zip(staging / f"{final.name}_报告.zip", [staging / f.path for f in reports], staging)
+            write_problems(staging / PROBLEMS_NAME, warnings, created=options.created)
+        write_zip(staging / f"{final.name}_报告.zip", zipped_files(staging, [staging / f.path for f in reports]),
+                  staging)
         counts = Counts(projects=prepared.total, reports=len(reports), warnings=len(warnings))
         write_manifest(staging / MANIFEST_NAME, prepared.workbook, prepared.sha256, staging,
                        counts, Status.SUCCESS, known=reports, profile=prepared.profile)

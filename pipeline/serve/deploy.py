@@ -22,16 +22,17 @@ ANNUAL_CRON = "0 8 15 1 *"  # 15 January, 08:00
 TIMEZONE = "Asia/Shanghai"
 
 
-def folder_parameters(input_dir: Path, output_dir: Path, profile: str | None = None) -> dict[str, str]:
-    """The served flow's folder parameters, as absolute paths (runs start in other processes), and
-    the scoring profile's name or file when one was chosen (a run the watcher starts leaves it
-    out and gets the deployment's)."""
-    folders = {"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve())}
-    return {**folders, "profile": profile} if profile else folders
+def folder_parameters(input_dir: Path, output_dir: Path, profile: str | None = None,
+                      pdf: bool = False) -> dict[str, str | bool]:
+    """The served flow's folder parameters, as absolute paths (runs start in other processes), the
+    scoring profile's name or file when one was chosen, and `pdf` when PDF copies were asked for
+    (a run the watcher starts leaves out what was not chosen and gets the deployment's)."""
+    folders: dict[str, str | bool] = {"input_dir": str(input_dir.resolve()), "output_dir": str(output_dir.resolve())}
+    return {**folders, **({"profile": profile} if profile else {}), **({"pdf": True} if pdf else {})}
 
 
 def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE,  # noqa: ANN201 - prefect's RunnerDeployment
-                      profile: str | None = None):
+                      profile: str | None = None, pdf: bool = False):
     """The deployment of `flow.report_folder` on the input folder, on the annual schedule."""
     from prefect.schedules import Cron
 
@@ -39,14 +40,16 @@ def folder_deployment(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON
 
     return report_folder.to_deployment(
         name=DEPLOYMENT, schedules=[Cron(cron, timezone=timezone)],
-        parameters=folder_parameters(input_dir, output_dir, profile),
+        parameters=folder_parameters(input_dir, output_dir, profile, pdf),
         description="每年按计划处理 input/ 中的全部工作簿；放入 input/ 的新工作簿由 perfreport serve 随即处理。",
     )
 
 
-def run_for_file(workbook: Path, input_dir: Path, output_dir: Path, profile: str | None = None) -> tuple[str, str]:
+def run_for_file(workbook: Path, input_dir: Path, output_dir: Path, profile: str | None = None, *,
+                 pdf: bool = False) -> tuple[str, str]:
     """Run the served deployment on one workbook and wait for it; its final state's type. `profile`:
-    the one an upload on the web page chose; None leaves the deployment's (`serve --profile`)."""
+    the one an upload on the web page chose; None leaves the deployment's (`serve --profile`).
+    `pdf`: the upload asked for PDF copies; False leaves the deployment's (`serve --pdf`)."""
     from prefect.deployments import run_deployment
 
     from pipeline.run.flow import report_folder
@@ -55,13 +58,13 @@ def run_for_file(workbook: Path, input_dir: Path, output_dir: Path, profile: str
     # not a coroutine.
     flow_run = cast("FlowRun", run_deployment(
         f"{report_folder.name}/{DEPLOYMENT}", timeout=None, as_subflow=False, poll_interval=1,
-        parameters={**folder_parameters(input_dir, output_dir, profile), "workbook": str(workbook.resolve())},
+        parameters={**folder_parameters(input_dir, output_dir, profile, pdf), "workbook": str(workbook.resolve())},
     ))
     return (flow_run.state.type.value if flow_run.state is not None else "UNKNOWN"), ""
 
 
 def serve(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: str = TIMEZONE,
-          poll_seconds: float = POLL_SECONDS, profile: str | None = None) -> None:
+          poll_seconds: float = POLL_SECONDS, profile: str | None = None, pdf: bool = False) -> None:
     """Serve the deployment and watch the input folder until interrupted."""
     from prefect import serve as prefect_serve
 
@@ -72,6 +75,6 @@ def serve(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: 
                                name="perfreport-hotfolder", daemon=True)
     watcher.start()
     try:
-        prefect_serve(folder_deployment(input_dir, output_dir, cron, timezone, profile))
+        prefect_serve(folder_deployment(input_dir, output_dir, cron, timezone, profile, pdf))
     finally:
         stop.set()

@@ -212,6 +212,7 @@ class Processed:
     processed_at: str  # ISO 8601, for a person reading the file
     message: str = ""  # why a run was refused, when it wrote no outputs that would tell
     profile: str = ""  # the scoring profile an upload chose for it (a stem), "" when none was named
+    pdf: bool = False  # an upload asked for PDF copies of its reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +241,7 @@ def load_state(path: Path) -> HotfolderState:
             raise StateUnreadable(f"{path}: version {data['version']!r}, expected {STATE_VERSION}")
         return HotfolderState({name: Processed(str(run["sha256"]), str(run["outcome"]),
                                                str(run["processed_at"]), str(run.get("message", "")),
-                                               str(run.get("profile", "")))
+                                               str(run.get("profile", "")), run.get("pdf", False) is True)
                                for name, run in data["files"].items()})
     except (KeyError, TypeError, AttributeError) as exc:
         raise StateUnreadable(f"{path}: unexpected content ({exc!r})") from exc
@@ -250,7 +251,8 @@ def state_json(state: HotfolderState) -> bytes:
     """The state as UTF-8 JSON, names sorted so the file diffs cleanly."""
     files = {name: {"sha256": run.sha256, "outcome": run.outcome, "processed_at": run.processed_at,
                     **({"message": run.message} if run.message else {}),
-                    **({"profile": run.profile} if run.profile else {})}
+                    **({"profile": run.profile} if run.profile else {}),
+                    **({"pdf": True} if run.pdf else {})}
              for name, run in sorted(state.processed.items())}
     text = json.dumps({"version": STATE_VERSION, "files": files}, ensure_ascii=False, indent=2)
     return (text + "\n").encode("utf-8")
@@ -263,20 +265,22 @@ def save_state(path: Path, state: HotfolderState) -> Path:
 
 
 def with_run(state: HotfolderState, name: str, sha256: str, outcome: str,
-             processed_at: datetime, message: str = "", profile: str = "") -> HotfolderState:
+             processed_at: datetime, message: str = "", profile: str = "", pdf: bool = False) -> HotfolderState:
     """`state` with `name`'s last run replaced by this one.
 
     Record the hash taken before the run: if the file changed during the run, the next poll
     sees new content and runs again, rather than marking unread content as done.
     """
-    run = Processed(sha256, outcome, processed_at.isoformat(timespec="seconds"), message, profile)
+    run = Processed(sha256, outcome, processed_at.isoformat(timespec="seconds"), message, profile, pdf)
     return HotfolderState({**state.processed, name: run})
 
 
-def needs_run(path: Path, state: HotfolderState, sha256: str | None = None, profile: str | None = None) -> bool:
+def needs_run(path: Path, state: HotfolderState, sha256: str | None = None, profile: str | None = None,
+              pdf: bool | None = None) -> bool:
     """Whether the workbook's content differs from what its last run read (or it never ran), or
     `profile`, the scoring profile an upload chose for this content ("" for none), differs from
     the one its last run was given. `profile` None: no upload named one, the content decides.
+    Likewise `pdf`, whether the upload asked for PDF copies (None: no upload said).
 
     Content, not mtime: copying the same file onto a share again gives it a new mtime, and must
     not start a run. Pass `sha256` when it is known (Poll fills it in) to skip reading the file.
@@ -287,6 +291,8 @@ def needs_run(path: Path, state: HotfolderState, sha256: str | None = None, prof
     if last is None:
         return True
     if profile is not None and last.profile != profile:
+        return True
+    if pdf is not None and last.pdf != pdf:
         return True
     return last.sha256 != (sha256 or content_sha256(path))
 

@@ -11,6 +11,9 @@ The choice travels with the upload as a small record beside the output folder
 written before the workbook is renamed into place. The watcher, in whichever process holds it
 (`web`, or `serve` beside it), reads the record for the content it is about to run: a record of
 other content (an older upload, or a file an officer then copied in by hand) does not count.
+
+The page's "同时生成 PDF" checkbox travels in the same record (`pdf`), and the run it starts gets
+`--pdf`: the choices an upload makes about its run are kept together, and taken or ignored together.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ AUTOMATIC_LABEL = "按自评表自动识别（默认财预〔2020〕10号）"
 RECORD_PREFIX, RECORD_SUFFIX = ".perfreport-profile-", ".json"
 RECORD_KEY_CHARS = 16
 SHOWN_VALUE_CHARS = 40  # of a refused value quoted back: a crafted POST may send a megabyte
+PDF_FIELD = "pdf"  # the upload form's checkbox
+PDF_CHECKED = "1"  # the value the checkbox sends when ticked
+PDF_LABEL = "同时生成 PDF"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,16 @@ def offered_choice(value: str | None, options: tuple[ProfileOption, ...]) -> str
                             f"（可选：{names}），或选“{AUTOMATIC_LABEL}”。")
 
 
+def offered_pdf(value: str | None) -> bool:
+    """Whether the upload form's checkbox was ticked (absent: not ticked); a value the page never
+    sends is refused (ProfileNotOffered), like a profile it did not offer."""
+    if value is None:
+        return False
+    if value == PDF_CHECKED:
+        return True
+    raise ProfileNotOffered(f"“{PDF_LABEL}”的取值无效，未保存上传的文件。请勾选或不勾选后重新上传。")
+
+
 def shown_name(choice: str, options: tuple[ProfileOption, ...]) -> str:
     """What a run page says of a choice: the profile's display name, or the first option's text."""
     return next((option.name for option in options if option.value == choice), AUTOMATIC_LABEL)
@@ -104,12 +120,13 @@ class ChoiceRecord:
     workbook: str
     sha256: str
     profile: str  # a shipped stem, or AUTOMATIC
+    pdf: bool = False  # "同时生成 PDF" was ticked: the run gets --pdf
 
 
 def save_choice(output_dir: Path, record: ChoiceRecord) -> Path:
     """Write the record atomically (the watcher may read it at any moment)."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    data = {"workbook": record.workbook, "sha256": record.sha256, "profile": record.profile}
+    data = {"workbook": record.workbook, "sha256": record.sha256, "profile": record.profile, "pdf": record.pdf}
     return atomic_write(record_path(output_dir, record.workbook),
                         (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
 
@@ -118,7 +135,8 @@ def load_choice(output_dir: Path, workbook: str) -> ChoiceRecord | None:
     """The last upload's record of `workbook`, or None when there is none readable."""
     try:
         data = json.loads(record_path(output_dir, workbook).read_text(encoding="utf-8"))
-        record = ChoiceRecord(str(data["workbook"]), str(data["sha256"]), str(data["profile"]))
+        record = ChoiceRecord(str(data["workbook"]), str(data["sha256"]), str(data["profile"]),
+                              data.get("pdf", False) is True)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         return None
     return record if windows_key(record.workbook) == windows_key(workbook) else None
@@ -138,3 +156,10 @@ def uploaded_choice(output_dir: Path, workbook: str, sha256: str | None,
     if record.profile == AUTOMATIC:
         return AUTOMATIC
     return record.profile if record.profile in profile_files(folder) else None
+
+
+def uploaded_pdf(output_dir: Path, workbook: str, sha256: str | None) -> bool | None:
+    """Whether the upload of this very content of `workbook` asked for PDF copies; None when no
+    upload recorded a choice for it (a file copied into the folder by hand)."""
+    record = load_choice(output_dir, workbook) if sha256 else None
+    return record.pdf if record is not None and record.sha256 == sha256 else None

@@ -48,8 +48,13 @@ UNWATCHED = "等待开始；目前没有 perfreport serve 或 perfreport web 在
 # The hot folder waits for a file that is not a whole zip yet: it may still be being copied.
 INCOMPLETE = ("等待复制完成：文件还不是完整的 Excel 工作簿（.xlsx）。如果复制早已完成，"
               "请用 Excel 打开后另存为“Excel 工作簿(*.xlsx)”再放入")
-# Columns of 汇总表 shown with two decimals: amounts in 万元 and scores.
-TWO_DECIMAL_COLUMNS = ("万元", "得分")
+# Columns of 汇总表 shown with two decimals: amounts in 万元 and scores; its rate, stored as a
+# fraction shown 0.00%; the rows a table may have above its header (title, unit).
+TWO_DECIMAL_COLUMNS = ("万元", "得分", "预算数", "执行数")
+RATE_COLUMNS = frozenset({"预算执行率"})
+LEAD_ROWS = 5
+# The last row of 汇总表: its totals, not a project.
+TOTAL_LABEL = "合计"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +139,7 @@ class FolderCache:
             cached = self.finished[folder] = (key, finished_view(folder, manifest) if manifest else None)
         return cached[1]
 
-    def table(self, path: Path, limit: int) -> Table | None:
+    def table(self, path: Path, limit: int, closing: str = "") -> Table | None:
         """The first `limit` rows of an output workbook (read_table), or None when there is none."""
         try:
             key = stat_key(path)
@@ -143,7 +148,7 @@ class FolderCache:
         cached = self.tables.get((path, limit))
         if cached is None or cached[0] != key:
             try:
-                cached = self.tables[(path, limit)] = (key, read_table(path, limit))
+                cached = self.tables[(path, limit)] = (key, read_table(path, limit, closing))
             except (CalamineError, OSError, ValueError):
                 return None  # damaged since it was written: the page still offers its download
         return cached[1]
@@ -200,14 +205,15 @@ def output_folders(output_dir: Path) -> list[Path]:
 
 
 def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | None,
-                 sha256: str | None, published: RunView | None, chosen: str | None = None) -> RunView | None:
+                 sha256: str | None, published: RunView | None, chosen: str | None = None,
+                 pdf: bool = False) -> RunView | None:
     """The view of a workbook in input/ whose current content no run has read yet, else None.
 
     Its content hash is compared with both what the hot folder last ran and what the published
     manifest read, so a workbook an officer ran by hand does not show as waiting. Content an
     upload chose a scoring profile for (`chosen`, see profilechoice.uploaded_choice) waits until
-    the hot folder has run it with that profile: the same bytes uploaded again with another one
-    run again.
+    the hot folder has run it with that profile (and with the PDF copies it asked for, `pdf`): the
+    same bytes uploaded again with another one run again.
     """
     if sha256 is None:
         return None
@@ -216,7 +222,7 @@ def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | Non
                             published.input_sha256 if published else None) if h}
         if sha256 in done:
             return None
-    elif processed is not None and (processed.sha256, processed.profile) == (sha256, chosen):
+    elif processed is not None and (processed.sha256, processed.profile, processed.pdf) == (sha256, chosen, pdf):
         return None
     detail = WAITING if hotfolder.is_complete_zip(workbook) else INCOMPLETE
     shown = profilechoice.shown_name(chosen, profilechoice.shipped_options()) if chosen is not None else ""
@@ -268,7 +274,8 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
         published = views.get(name)
         sha256 = cache.sha256(workbook)
         chosen = profilechoice.uploaded_choice(output_dir, workbook.name, sha256)
-        waiting = pending_view(workbook, name, processed, sha256, published, chosen)
+        pdf = bool(profilechoice.uploaded_pdf(output_dir, workbook.name, sha256))
+        waiting = pending_view(workbook, name, processed, sha256, published, chosen, pdf)
         if waiting is not None:
             views[name] = waiting
         elif published is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
@@ -302,52 +309,71 @@ def find_run(runs: Sequence[RunView], name: str) -> RunView | None:
     return next((run for run in runs if run.name == name), None)
 
 
-def read_table(path: Path, limit: int) -> Table:
+def header_index(rows: Sequence[Sequence[object]]) -> int:
+    """Where the header row is: the first row with no empty cell (汇总表 has a title and
+    "单位：万元" above it, each one merged cell; older tables start with it)."""
+    for number, row in enumerate(rows[:LEAD_ROWS + 1]):
+        if row and all(str(cell).strip() for cell in row):
+            return number
+    return 0
+
+
+def read_table(path: Path, limit: int, closing: str = "") -> Table:
     """The first `limit` data rows of a workbook we wrote (汇总表 or 校验报告), header first.
 
-    calamine, not openpyxl: a province's 汇总表 has 100,000 rows, and only the first few hundred
-    are shown; calamine reads just those.
+    The rows above the header (a title) are skipped; a last row whose first cell is `closing`
+    (汇总表's 合计) is no data row. calamine, not openpyxl: a province's 汇总表 has 100,000 rows,
+    and only the first few hundred are shown; calamine reads just those.
     """
     workbook = CalamineWorkbook.from_path(str(path))
     sheet = workbook.get_sheet_by_index(0)
-    rows = sheet.to_python(nrows=limit + 1)
-    total = max(0, sheet.height - 1)  # the used range, header included
+    rows = sheet.to_python(nrows=limit + LEAD_ROWS + 2)
     if not rows:
         return Table((), (), 0)
-    header = tuple(str(cell) for cell in rows[0])
+    top = header_index(rows)
+    header = tuple(str(cell) for cell in rows[top])
+    last = sheet.height - 1  # the used range, title and header included
+    if len(rows) > last:  # the whole sheet was read: its last row shows whether it closes with 合计
+        closed = bool(closing) and last > top and str(rows[last][0]) == closing
+    else:  # a long table: only a titled one (汇总表) closes with 合计
+        closed = bool(closing) and top > 0
+    total = max(0, last - top - int(closed))
     body = tuple(tuple(shown_cell(column, cell) for column, cell in zip(header, row, strict=False))
-                 for row in rows[1:])
+                 for row in rows[top + 1: top + 1 + min(limit, total)])
     return Table(header, body, max(total, len(body)))
 
 
 def shown_cell(column: str, value: object) -> object:
     """A cell as the page prints it: money and scores with two decimals as in the reports
-    ("5.00", "97.61"), counts and row numbers as whole numbers (calamine reads every number
-    as a float)."""
+    ("5.00", "97.61"), a rate stored as a fraction as a percentage ("85.62%"), counts and row
+    numbers as whole numbers (calamine reads every number as a float)."""
     if not isinstance(value, float):
         return value
+    if column in RATE_COLUMNS:
+        return f"{value * 100:.2f}%"
     if any(mark in column for mark in TWO_DECIMAL_COLUMNS):
         return f"{value:.2f}"
     return int(value) if value.is_integer() else value
 
 
-def shown_table(output_dir: Path, run: RunView, relative: str, cache: FolderCache, limit: int) -> Table | None:
+def shown_table(output_dir: Path, run: RunView, relative: str, cache: FolderCache, limit: int,
+                closing: str = "") -> Table | None:
     """The first rows of one of `run`'s output workbooks, read only as a download would be
-    (`output_file`: listed, inside the folder, no link), or None."""
+    (`output_file`: listed, inside the folder, no link), or None; `closing` as in `read_table`."""
     path = output_file(output_dir, run, relative)
-    return cache.table(path, limit) if path is not None else None
+    return cache.table(path, limit, closing) if path is not None else None
 
 
 def problems_table(output_dir: Path, run: RunView, cache: FolderCache,
                    limit: int = SHOWN_PROBLEM_ROWS) -> Table | None:
-    """The run's 校验报告 (errors first, as written), or None when it has none."""
+    """The run's 校验报告 (root causes first, then in workbook order, as written), or None when it has none."""
     return shown_table(output_dir, run, PROBLEMS_NAME, cache, limit)
 
 
 def summary_table(output_dir: Path, run: RunView, cache: FolderCache,
                   limit: int = SHOWN_SUMMARY_ROWS) -> Table | None:
     """The run's 汇总表, or None when it has none."""
-    return shown_table(output_dir, run, SUMMARY_NAME, cache, limit)
+    return shown_table(output_dir, run, SUMMARY_NAME, cache, limit, TOTAL_LABEL)
 
 
 def percent_value(text: object) -> float | None:

@@ -179,16 +179,18 @@ def copy_hashed(source: IO[bytes], target: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def previous_choice(output_dir: Path, name: str, sha256: str) -> str:
-    """The profile the content `sha256` of `name` was last given: its upload's choice, or none
-    named (a file copied in by hand, or no record of it)."""
-    return profilechoice.uploaded_choice(output_dir, name, sha256) or profilechoice.AUTOMATIC
+def previous_choice(output_dir: Path, name: str, sha256: str) -> tuple[str, bool]:
+    """The profile the content `sha256` of `name` was last given and whether PDF copies were asked
+    for: its upload's choices, or none named (a file copied in by hand, or no record of it)."""
+    return (profilechoice.uploaded_choice(output_dir, name, sha256) or profilechoice.AUTOMATIC,
+            bool(profilechoice.uploaded_pdf(output_dir, name, sha256)))
 
 
 def save_upload(upload: UploadFile, name: str, input_dir: Path, output_dir: Path,
-                max_upload_bytes: int, profile: str = profilechoice.AUTOMATIC) -> SavedUpload:
+                max_upload_bytes: int, profile: str = profilechoice.AUTOMATIC, pdf: bool = False) -> SavedUpload:
     """Check an uploaded workbook and put it into the input folder as `name`, with the scoring
-    `profile` the page offered and the officer chose (a shipped stem, or AUTOMATIC).
+    `profile` the page offered and the officer chose (a shipped stem, or AUTOMATIC), and whether
+    PDF copies were asked for.
 
     Written under a hidden name the hot folder ignores, checked there, then renamed into place,
     so the watcher never sees a half-written or unchecked file. The replacing itself (compare,
@@ -213,12 +215,12 @@ def save_upload(upload: UploadFile, name: str, input_dir: Path, output_dir: Path
             target = input_dir / name
             with replacing(input_dir, name):
                 if target.is_file() and sha256_of(target) == sha256:
-                    same_profile = previous_choice(output_dir, name, sha256) == profile
-                    profilechoice.save_choice(output_dir, profilechoice.ChoiceRecord(name, sha256, profile))
-                    return SavedUpload(target, not same_profile, sha256)
+                    same_choice = previous_choice(output_dir, name, sha256) == (profile, pdf)
+                    profilechoice.save_choice(output_dir, profilechoice.ChoiceRecord(name, sha256, profile, pdf))
+                    return SavedUpload(target, not same_choice, sha256)
                 if target.exists():
                     keep_replaced_input(target, output_dir)
-                profilechoice.save_choice(output_dir, profilechoice.ChoiceRecord(name, sha256, profile))
+                profilechoice.save_choice(output_dir, profilechoice.ChoiceRecord(name, sha256, profile, pdf))
                 os.replace(part, target)
                 return SavedUpload(target, True, sha256)
     except OSError as exc:  # a read-only share, a full disk, a folder named like the workbook

@@ -13,9 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from pipeline.errors import EXIT_CODES, Status, WorkbookRefused, os_error_reason
 from pipeline.serve import hotfolder, profilechoice
@@ -25,14 +25,18 @@ from pipeline.write.locks import OutputBusy, held_lock
 POLL_SECONDS = 5.0
 
 
-# What starts one workbook's run and waits for it: (outcome, message). `serve` runs the served
-# deployment; `web` without a Prefect server runs `perfreport run` in a child process. The last
-# argument is the scoring profile an upload chose (a shipped stem), or None: the starter's default.
-RunStarter = Callable[[Path, Path, Path, str | None], tuple[str, str]]
+class RunStarter(Protocol):
+    """What starts one workbook's run and waits for it: (outcome, message). `serve` runs the served
+    deployment; `web` without a Prefect server runs `perfreport run` in a child process. `profile`
+    is the scoring profile an upload chose (a shipped stem), or None: the starter's default; `pdf`
+    True when the upload asked for PDF copies (False: the starter's default)."""
+
+    def __call__(self, workbook: Path, input_dir: Path, output_dir: Path, profile: str | None = None, *,
+                 pdf: bool = False) -> tuple[str, str]: ...
 
 
 def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path,
-                         profile: str | None = None) -> tuple[str, str]:
+                         profile: str | None = None, *, pdf: bool = False) -> tuple[str, str]:
     """`perfreport run` on one workbook in a child process: (its Status, FAILED if it crashed, and a message).
 
     A process per run, as the command line does it: the run's memory goes back to the system when
@@ -40,7 +44,8 @@ def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path,
     first "✘" line, which the page shows for a file that produced no 校验报告.
     """
     command = [sys.executable, "-m", "pipeline", "run", str(workbook.resolve()),
-               "--output-dir", str(output_dir.resolve()), *(["--profile", profile] if profile else [])]
+               "--output-dir", str(output_dir.resolve()), *(["--profile", profile] if profile else []),
+               *(["--pdf"] if pdf else [])]
     done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", errors="replace",
                           check=False)
     lines = [line.removeprefix("✘").strip() for line in done.stderr.splitlines() if line.startswith("✘")]
@@ -187,7 +192,8 @@ def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, st
 
     A workbook that cannot run for a reason that would repeat (a reserved name, a zip bomb) is
     recorded as refused with that reason, once: the same content is not tried again, and the web
-    page shows why. The same content uploaded again with another scoring profile runs again.
+    page shows why. The same content uploaded again with another scoring profile, or with the PDF
+    copies asked for or no longer asked for, runs again.
     """
     try:
         state = hotfolder.load_state(state_file)
@@ -198,7 +204,8 @@ def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, st
         return
     logger.forget("state")
     chosen = profilechoice.uploaded_choice(output_dir, path.name, sha256)
-    if not hotfolder.needs_run(path, state, sha256, chosen):
+    pdf = profilechoice.uploaded_pdf(output_dir, path.name, sha256)
+    if not hotfolder.needs_run(path, state, sha256, chosen, pdf):
         return
     refused = folders.output_folder_refusal(output_dir, path)
     outcome: str  # a Status, or a Prefect state type for a deployment run (see RunStarter)
@@ -206,7 +213,7 @@ def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, st
         outcome, message = Status.REFUSED, refused
     else:
         hotfolder.archive_previous_outputs(output_dir, path)
-        outcome, message = refusal(path) or start_run(path, input_dir, output_dir, chosen or None)
+        outcome, message = refusal(path) or start_run(path, input_dir, output_dir, chosen or None, pdf=bool(pdf))
     logger.forget(f"file:{path.name}")
     hotfolder.save_state(state_file, hotfolder.with_run(state, path.name, sha256, outcome, datetime.now(),
-                                                        message, chosen or ""))
+                                                        message, chosen or "", bool(pdf)))

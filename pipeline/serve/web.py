@@ -8,7 +8,8 @@ An upload is checked like a hot-folder file and more (name, size, a readable and
 then moved into the input folder under a hidden temporary name and renamed into place, which is
 what the hot folder picks up (`uploads.py`). The scoring profile chosen in the page's selector goes
 with it (`profilechoice.py`): only a profile the page offered is accepted, and the run it starts
-gets it as `--profile`. A workbook already there under that name is first
+gets it as `--profile`; so does the "同时生成 PDF" checkbox (`--pdf`), offered only where LibreOffice
+is installed. A workbook already there under that name is first
 copied to output/_archive/, since it is the office's own file. When no other perfreport process
 watches the input folder, this one does (`watcher.watch_folder`, one `perfreport run` process per
 file).
@@ -43,6 +44,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect
 
+from pipeline.docx.pdf import LIBREOFFICE_MISSING, soffice_command
 from pipeline.serve import profilechoice, runs, watcher
 from pipeline.serve.uploads import (
     UploadRejected,
@@ -188,13 +190,16 @@ def create_app(settings: WebSettings) -> FastAPI:
         return pages.TemplateResponse(request, template, context, status_code=status)
 
     def index_page(request: Request, status: int = 200, error: str = "",
-                   chosen: str = profilechoice.AUTOMATIC) -> HTMLResponse:
+                   chosen: str = profilechoice.AUTOMATIC, pdf: bool = False) -> HTMLResponse:
         held = held_locks()  # one read of /proc/locks for the listing and the watcher
         listed = runs.list_runs(settings.input_dir, settings.output_dir, cache, held)
         # Read on every page: an administrator adds a profile by copying a file, no restart.
         return page(request, "index.html", status, runs=listed, error=error,
                     profiles=profilechoice.shipped_options(), chosen=chosen,
                     automatic_label=profilechoice.AUTOMATIC_LABEL,
+                    pdf=pdf, pdf_label=profilechoice.PDF_LABEL, pdf_value=profilechoice.PDF_CHECKED,
+                    # Looked up on every page: installing LibreOffice needs no restart.
+                    pdf_missing="" if soffice_command() else LIBREOFFICE_MISSING,
                     busy=any(r.status == runs.RUNNING for r in listed),
                     watcher_problem=runs.watcher_problem(settings.output_dir, held))
 
@@ -241,27 +246,31 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     async def saved_upload(request: Request, form: FormData) -> Response:
         item, given = form.get(UPLOAD_FIELD), form.get(profilechoice.PROFILE_FIELD)
+        ticked = form.get(profilechoice.PDF_FIELD)
         try:
             # First, before the file is looked at: a value the page did not offer (a crafted POST,
             # a file under the selector's name) is refused, never saved, never on a command line.
             chosen = profilechoice.offered_choice(given if isinstance(given, str) or given is None else "<file>",
                                                   profilechoice.shipped_options())
+            pdf = profilechoice.offered_pdf(ticked if isinstance(ticked, str) or ticked is None else "<file>")
         except profilechoice.ProfileNotOffered as refused_profile:
             return index_page(request, 400, refused_profile.reason)
+        if pdf and soffice_command() is None:  # the run would refuse it: say so now, save nothing
+            return index_page(request, 400, LIBREOFFICE_MISSING, chosen)
         if not isinstance(item, UploadFile) or not item.filename:
-            return index_page(request, 400, "请先选择一个 .xlsx 工作簿再上传。", chosen)
+            return index_page(request, 400, "请先选择一个 .xlsx 工作簿再上传。", chosen, pdf)
         name = uploaded_name(item.filename)
         if name is None:
-            return index_page(request, 415, f"只接受 Excel 工作簿（.xlsx）：{item.filename}", chosen)
+            return index_page(request, 415, f"只接受 Excel 工作簿（.xlsx）：{item.filename}", chosen, pdf)
         refused = folders.name_refusal(name)
         if refused is not None:
-            return index_page(request, 400, refused, chosen)
+            return index_page(request, 400, refused, chosen, pdf)
         try:
             # In a worker thread: copying and hashing tens of megabytes would stall every page.
             saved = await run_in_threadpool(save_upload, item, name, settings.input_dir, settings.output_dir,
-                                            settings.max_upload_bytes, chosen)
+                                            settings.max_upload_bytes, chosen, pdf)
         except UploadRejected as rejected:
-            return index_page(request, rejected.status, f"{item.filename}：{rejected.reason}", chosen)
+            return index_page(request, rejected.status, f"{item.filename}：{rejected.reason}", chosen, pdf)
         watcher.wake.set()
         folder = workbook_output_dir(settings.output_dir, saved.path).name
         # The upload's own content in the address: if a later upload of the name replaces it

@@ -1,10 +1,10 @@
 """Deterministic zips: the same members in the same order always give the same bytes.
 
 Every zip perfreport writes is written here: each report (.docx, `pipeline.docx.fastrender`),
-汇总表 and 校验报告 (.xlsx, `pipeline.write.tables`), the zip of every report (`write_zip`) and,
-in the scripts, the example workbook and the template. Members keep the order given, are all
-dated `EPOCH` and carry their CRC and sizes in
-the local header (no data descriptors). The header fields are those CPython's zipfile writes to
+the zip of every report (`write_zip`) and, in the scripts, the example workbook and the
+template (the spreadsheets, 汇总表 and 校验报告, are zipped by xlsxwriter, which dates its
+members 1980-01-31). Members keep the order given, are all dated `EPOCH` and carry their CRC
+and sizes in the local header (no data descriptors). The header fields are those CPython's zipfile writes to
 a seekable file, ZIP64 records included exactly where zipfile adds them (more than 65,535
 members, offsets past 2 GiB: a province's zip of 100,000 reports), so archive tools see
 ordinary zips.
