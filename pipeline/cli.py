@@ -72,7 +72,7 @@ def workbooks_in(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
 def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported lazily with prefect
     """Tell the user, in Chinese, what one workbook's run produced; return its exit code."""
     # Imported here: xlsxwriter is loaded after a run, not for --help.
-    from pipeline.run.extras import DEPARTMENT_NAME, FORMS_DIR, FORMS_NAME
+    from pipeline.run.extras import DEPARTMENT_NAME, FORMS_NAME
     from pipeline.write.problembook import ordered
 
     name = summary.workbook.name
@@ -84,8 +84,8 @@ def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported 
         print(f"  汇总表：{summary.output_dir / '汇总表.xlsx'}")
         print(f"  部门汇总报告：{summary.output_dir / DEPARTMENT_NAME}")
         forms = summary.output_dir / FORMS_NAME
-        if forms.exists() or (summary.output_dir / FORMS_DIR).is_dir():
-            print(f"  自评表：{forms if forms.exists() else summary.output_dir / FORMS_DIR}（每个项目一张，可直接上报）")
+        if forms.exists():
+            print(f"  自评表：{forms}（每个项目一张，可直接上报）")
         else:
             print("  自评表：未生成（项目数超过 --forms-limit；需要时加大该值）")
         for zip_path in sorted(summary.output_dir.glob("*.zip")):

@@ -23,6 +23,7 @@ def test_two_runs_give_byte_identical_outputs(workbook_factory, tmp_path: Path) 
     run_workbook(workbook, Settings(output_dir=tmp_path / "b", chunk_size=1, workers=1))
     first, second = tree_bytes(tmp_path / "a"), tree_bytes(tmp_path / "b")
     assert set(first) == {"同一/manifest.json", "同一/汇总表.xlsx", "同一/校验报告.xlsx", "同一/同一_报告.zip",
+                          "同一/自评表.xlsx", "同一/部门汇总报告.docx",
                           "同一/reports/P-001_信访救助专项资金.docx", "同一/reports/P-002_领导接访费用.docx"}
     assert first == second
 

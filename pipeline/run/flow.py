@@ -55,7 +55,7 @@ def prepare_run(path: Path, settings: Settings) -> PreparedReports | RunSummary:
 
 @task(name="渲染报告", **TASK_OPTIONS)
 def render_chunk(chunk_file: Path, reports_dir: Path, templates_dir: Path, options: RenderOptions) -> RenderedChunk:
-    """Render one chunk of reports, its 自评表 and PDFs into the staging folder (in a worker process)."""
+    """Render one chunk of reports (and their PDFs) into the staging folder (in a worker process)."""
     return steps.render_chunk_file(chunk_file, reports_dir, templates_dir, options)
 
 

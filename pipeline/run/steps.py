@@ -385,8 +385,8 @@ def compiled_template(path: Path) -> CompiledTemplate:
 
 def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path,
                       options: RenderOptions | None = None) -> RenderedChunk:
-    """Render the reports of one chunk file into `reports_dir`, and with `options` the chunk's
-    filled 自评表 and PDF copies (`extras.chunk_extras`); raises TemplateInvalid or PdfFailed."""
+    """Render the reports of one chunk file into `reports_dir`, and with `options` their PDF
+    copies when asked (`extras.chunk_extras`); raises TemplateInvalid or PdfFailed."""
     started = time.perf_counter()
     items = chunk_items(chunk_file)
     files: list[WrittenFile] = []
@@ -403,8 +403,7 @@ def render_chunk_file(chunk_file: Path, reports_dir: Path, templates_dir: Path,
         (reports_dir / filename).write_bytes(data)
         files.append(WrittenFile(f"{REPORTS_DIR}/{filename}", len(data), hashlib.sha256(data).hexdigest()))
     if options is not None:
-        chunk_extras(chunk_file, [context for _, _, context in items],
-                     [reports_dir / filename for filename, _, _ in items], options)
+        chunk_extras([reports_dir / filename for filename, _, _ in items], options)
     written = chunk_file.with_suffix(".written.json")
     written.write_bytes(orjson.dumps([[f.path, f.bytes, f.sha256] for f in files]))
     return RenderedChunk(len(files), written, time.perf_counter() - started)
@@ -438,7 +437,8 @@ def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk],
         rows, warnings = summary_data(chunk_dir / SUMMARY_DATA)
         reports = sorted((f for chunk in rendered for f in written_files(chunk.written_file)), key=lambda f: f.path)
         options, years = prepared.options, prepared.years
-        workbook_extras(staging, prepared.chunk_files, rows, settings.templates_dir, options, final.name,
+        contexts = (context for chunk in prepared.chunk_files for _, _, context in chunk_items(chunk))
+        workbook_extras(staging, contexts, rows, settings.templates_dir, options, final.name,
                         str(years[0]) if len(years) == 1 else "")
         shutil.rmtree(chunk_dir, ignore_errors=True)
         write_summary(staging / SUMMARY_NAME, rows, summary_title(rows, final.name, years), options.created)
