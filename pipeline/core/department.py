@@ -4,8 +4,9 @@ A finance office files one 部门项目支出绩效自评汇总报告 per depart
 figures (projects, total 全年预算数 and 全年执行数, the overall execution rate, the average score,
 the count per grade), a table of the projects, the projects that fell short with the reasons the
 workbook gives, and a chart. Everything here is computed from the rows of 汇总表 (`summary_row`,
-values as JSON types, exact decimals as text), so the report and 汇总表's 合计 row agree: the
-overall rate is Σ全年执行数 / Σ全年预算数, never the mean of the rates.
+values as JSON types, exact decimals as text) with the arithmetic of `core.totals`, which
+汇总表's 合计 row uses too, so the two agree: the overall rate is Σ全年执行数 / Σ全年预算数, never the
+mean of the rates.
 
 A province's workbook may hold 100,000 projects; a document with a 100,000-row table helps no
 reader. Above `TABLE_LIMIT` projects the table becomes one row per 主管部门 plus the
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import MappingProxyType
 
 from pipeline.core.context import ContextVariable, Shape
@@ -31,6 +32,7 @@ from pipeline.core.formatting import (
     round_half_up,
     score,
 )
+from pipeline.core.totals import Figures, by_department, exact, figures, lowest_first
 
 __all__ = ["CHART_NAME", "DEPARTMENT_TEMPLATE", "DEPARTMENT_VARIABLES", "ChartPanel", "ProjectFigures", "chart_panels",
            "department_context", "project_figures"]
@@ -47,8 +49,6 @@ SHORTFALL_LIMIT = 50  # projects with their reasons at most
 CHART_PROJECT_LIMIT = 30  # bars per project up to this many projects; above, per 主管部门 and the lowest
 CHART_DEPARTMENT_LIMIT = 20  # 主管部门 bars at most (the lowest average scores)
 
-# The grades of every shipped profile, best first; a profile's own names follow in first-seen order.
-GRADE_ORDER = ("优", "良", "中", "差")
 BELOW_GOOD = frozenset({"中", "差"})  # "below 良": listed with their reasons
 FULL_RATE = Decimal(1)
 
@@ -124,19 +124,6 @@ class ProjectFigures:
         return self.short_of_budget or self.grade in BELOW_GOOD
 
 
-def exact(value: object) -> Decimal:
-    """A row's number (exact text such as "89.974", or a JSON number) as a Decimal."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ValueError(f"不是数字：{value!r}")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"不是数字：{value!r}") from None
-    if not number.is_finite():
-        raise ValueError(f"不是数字：{value!r}")
-    return number
-
-
 def text(value: object) -> str:
     """A row's text field ("" for a missing value)."""
     return "" if value is None else str(value).strip()
@@ -172,15 +159,17 @@ def project_figures(order: int, row: Mapping[str, object]) -> ProjectFigures:
     )
 
 
-def overall_rate(projects: Sequence[ProjectFigures]) -> Decimal | None:
-    """Σ全年执行数 / Σ全年预算数 (None without any budget): 汇总表's 合计 rate, not a mean of rates."""
-    budget = sum((p.adjusted for p in projects), Decimal(0))
-    return sum((p.spent for p in projects), Decimal(0)) / budget if budget > 0 else None
+def totals_of(projects: Sequence[ProjectFigures]) -> Figures:
+    """The figures of `projects` (`core.totals`, as 汇总表's 合计 row): Σ全年预算数, Σ全年执行数,
+    Σ执行/Σ预算, the mean score and the projects per grade (优, 良, 中, 差 with zeros, then others)."""
+    return figures(len(projects), adjusted=(p.adjusted for p in projects), spent=(p.spent for p in projects),
+                   scores=(p.score for p in projects), grades=(p.grade for p in projects))
 
 
-def average_score(projects: Sequence[ProjectFigures]) -> Decimal:
-    """The mean 总得分, exact (rounded only where shown)."""
-    return sum((p.score for p in projects), Decimal(0)) / len(projects) if projects else Decimal(0)
+def average_score(totals: Figures) -> Decimal:
+    """The mean 总得分, exact (rounded only where shown); 0 without projects, where 汇总表 leaves
+    its cell blank, because the report's sentence needs a number."""
+    return Decimal(0) if totals.mean_score is None else totals.mean_score
 
 
 def rate_text(rate: Decimal | None) -> str:
@@ -188,17 +177,9 @@ def rate_text(rate: Decimal | None) -> str:
     return "—" if rate is None else percent(rate)
 
 
-def grade_counts(projects: Sequence[ProjectFigures]) -> list[tuple[str, int]]:
-    """(grade, projects) for 优, 良, 中, 差 (zeros included), then any other grade in first-seen order."""
-    counts: dict[str, int] = dict.fromkeys(GRADE_ORDER, 0)
-    for project in projects:
-        counts[project.grade] = counts.get(project.grade, 0) + 1
-    return list(counts.items())
-
-
-def lowest_first(projects: Sequence[ProjectFigures]) -> list[ProjectFigures]:
+def lowest_projects(projects: Sequence[ProjectFigures]) -> list[ProjectFigures]:
     """Projects by score, then execution rate, lowest first; workbook order breaks ties."""
-    return sorted(projects, key=lambda p: (p.score, p.rate, p.order))
+    return lowest_first(projects, lambda p: p.score, lambda p: p.rate)
 
 
 def project_item(index: int, project: ProjectFigures) -> dict[str, str]:
@@ -215,32 +196,30 @@ class DepartmentFigures:
 
     name: str
     projects: tuple[ProjectFigures, ...]
+    totals: Figures
 
     @property
     def rate(self) -> Decimal | None:
         """Σ执行 / Σ预算 of the department's projects."""
-        return overall_rate(self.projects)
+        return self.totals.rate
 
     @property
     def average(self) -> Decimal:
         """The department's mean score."""
-        return average_score(self.projects)
+        return average_score(self.totals)
 
 
-def by_department(projects: Sequence[ProjectFigures]) -> list[DepartmentFigures]:
+def departments_of(projects: Sequence[ProjectFigures]) -> list[DepartmentFigures]:
     """The projects grouped by 主管部门, departments in the order they first appear."""
-    groups: dict[str, list[ProjectFigures]] = {}
-    for project in projects:
-        groups.setdefault(project.department, []).append(project)
-    return [DepartmentFigures(name, tuple(members)) for name, members in groups.items()]
+    return [DepartmentFigures(name, tuple(members), totals_of(members))
+            for name, members in by_department(projects, lambda p: p.department)]
 
 
 def department_item(index: int, department: DepartmentFigures) -> dict[str, str]:
     """One row of the per-主管部门 table."""
-    members = department.projects
-    return {"index": str(index), "name": department.name, "projects": str(len(members)),
-            "adjusted": money_table(sum((p.adjusted for p in members), Decimal(0))),
-            "spent": money_table(sum((p.spent for p in members), Decimal(0))),
+    totals = department.totals
+    return {"index": str(index), "name": department.name, "projects": str(totals.projects),
+            "adjusted": money_table(totals.adjusted), "spent": money_table(totals.spent),
             "rate": rate_text(department.rate), "average_score": score(department.average)}
 
 
@@ -272,7 +251,7 @@ def shortfalls(projects: Sequence[ProjectFigures]) -> tuple[list[ProjectFigures]
     """The projects to list with reasons (workbook order, or the lowest SHORTFALL_LIMIT first
     when there are more) and how many short projects there are in all."""
     short = [p for p in projects if p.short]
-    return (short if len(short) <= SHORTFALL_LIMIT else lowest_first(short)[:SHORTFALL_LIMIT]), len(short)
+    return (short if len(short) <= SHORTFALL_LIMIT else lowest_projects(short)[:SHORTFALL_LIMIT]), len(short)
 
 
 def shortfall_note(listed: int, total: int) -> str:
@@ -290,13 +269,11 @@ def grade_phrase(counts: Sequence[tuple[str, int]]) -> str:
     return "、".join(f"{grade}{count}个" for grade, count in counts)
 
 
-def overview_sentence(projects: Sequence[ProjectFigures], counts: Sequence[tuple[str, int]]) -> str:
+def overview_sentence(totals: Figures) -> str:
     """The overview paragraph's figures in one sentence."""
-    budget = sum((p.adjusted for p in projects), Decimal(0))
-    spent = sum((p.spent for p in projects), Decimal(0))
-    return (f"本次共对{len(projects)}个项目开展绩效自评。项目全年预算数合计{money_text(budget)}万元，"
-            f"全年执行数合计{money_text(spent)}万元，总体预算执行率{rate_text(overall_rate(projects))}；"
-            f"平均得分{score(average_score(projects))}分，评价等级为{grade_phrase(counts)}。")
+    return (f"本次共对{totals.projects}个项目开展绩效自评。项目全年预算数合计{money_text(totals.adjusted)}万元，"
+            f"全年执行数合计{money_text(totals.spent)}万元，总体预算执行率{rate_text(totals.rate)}；"
+            f"平均得分{score(average_score(totals))}分，评价等级为{grade_phrase(list(totals.grades.items()))}。")
 
 
 def common(values: Sequence[str]) -> str:
@@ -335,30 +312,28 @@ def department_context(rows: Sequence[Mapping[str, object]], *, run_date: date, 
     `year` (the projects' 年度, "" when unknown) goes into the title; the date is the run's.
     """
     projects = [project_figures(order, row) for order, row in enumerate(rows)]
-    counts = grade_counts(projects)
-    departments = by_department(projects)
+    totals = totals_of(projects)
+    departments = departments_of(projects)
     large = len(projects) > TABLE_LIMIT
     shown_departments = departments[:DEPARTMENT_LIMIT] if large else []
     listed, short_total = shortfalls(projects)
     unit = report_unit(projects, title_hint)
-    budget = sum((p.adjusted for p in projects), Decimal(0))
-    spent = sum((p.spent for p in projects), Decimal(0))
     return {
         "title": f"{unit}{year}{'年度' if year else ''}项目支出绩效自评汇总报告",
         "unit": unit,
         "year": year,
-        "overview": overview_sentence(projects, counts),
+        "overview": overview_sentence(totals),
         "scoring_rule": common([p.rule for p in projects]),
-        "totals": {"projects": str(len(projects)), "adjusted": money_table(budget), "spent": money_table(spent),
-                   "rate": rate_text(overall_rate(projects)),
-                   "average_score": score(average_score(projects)),
-                   "adjusted_text": money_text(budget), "spent_text": money_text(spent)},
-        "grades": [{"grade": grade, "count": str(count)} for grade, count in counts],
+        "totals": {"projects": str(totals.projects), "adjusted": money_table(totals.adjusted),
+                   "spent": money_table(totals.spent), "rate": rate_text(totals.rate),
+                   "average_score": score(average_score(totals)),
+                   "adjusted_text": money_text(totals.adjusted), "spent_text": money_text(totals.spent)},
+        "grades": [{"grade": grade, "count": str(count)} for grade, count in totals.grades.items()],
         "complete": "" if large else "1",
         "table_note": table_note(len(projects), len(departments), len(shown_departments)),
         "projects": [] if large else [project_item(i, p) for i, p in enumerate(projects, 1)],
         "departments": [department_item(i, d) for i, d in enumerate(shown_departments, 1)],
-        "lowest": [project_item(i, p) for i, p in enumerate(lowest_first(projects)[:LOWEST_COUNT], 1)] if large else [],
+        "lowest": [project_item(i, p) for i, p in enumerate(lowest_projects(projects)[:LOWEST_COUNT], 1)] if large else [],
         "shortfall_note": shortfall_note(len(listed), short_total),
         "shortfalls": [shortfall_item(i, p) for i, p in enumerate(listed, 1)],
         "chart_caption": chart_caption(len(projects), len(departments)),
@@ -393,10 +368,10 @@ def chart_panels(rows: Sequence[Mapping[str, object]]) -> tuple[ChartPanel, ...]
     projects = [project_figures(order, row) for order, row in enumerate(rows)]
     if len(projects) <= CHART_PROJECT_LIMIT:
         return (project_panel("各项目得分与预算执行率", projects),)
-    departments = by_department(projects)
+    departments = departments_of(projects)
     numbers = {d.name: str(index) for index, d in enumerate(departments, 1)}  # as in the table
     if len(departments) > CHART_DEPARTMENT_LIMIT:
-        departments = sorted(departments, key=lambda d: d.average)[:CHART_DEPARTMENT_LIMIT]
+        departments = lowest_first(departments, lambda d: d.average)[:CHART_DEPARTMENT_LIMIT]
         title = f"平均得分最低的{CHART_DEPARTMENT_LIMIT}个主管部门"
     else:
         title = "各主管部门平均得分与预算执行率"
@@ -404,5 +379,5 @@ def chart_panels(rows: Sequence[Mapping[str, object]]) -> tuple[ChartPanel, ...]
     names = tuple(d.name for d in departments)
     ids = tuple(numbers[name] for name in names)
     per_department = ChartPanel(title, names, ids, tuple(round_half_up(d.average) for d in departments), rates)
-    lowest = lowest_first(projects)[:LOWEST_COUNT]
+    lowest = lowest_projects(projects)[:LOWEST_COUNT]
     return per_department, project_panel(f"得分最低的{len(lowest)}个项目", lowest)

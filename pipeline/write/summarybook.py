@@ -32,8 +32,9 @@ from xlsxwriter.format import Format
 from xlsxwriter.url import Url
 from xlsxwriter.worksheet import Worksheet
 
+from pipeline.core.totals import decimal_or_none
 from pipeline.write.files import atomic_write_with
-from pipeline.write.summarystats import Totals, decimal_or_none, grade_text, write_statistics
+from pipeline.write.summarystats import Totals, grade_text, write_statistics
 
 # Control characters are not allowed in XML 1.0 (a workbook's text can hold them: calamine
 # decodes Excel's _x0001_ escapes); Excel keeps at most 32,767 characters in a cell.

@@ -1,7 +1,8 @@
 """The figures of 汇总表 taken together: its 合计 row and its 统计 sheet with native bar charts.
 
 Totals are exact (Decimal sums of the rows' exact strings): the overall 预算执行率 is Σ执行/Σ全年
-预算, not the mean of the projects' rates, and the score is the mean of the scores as printed.
+预算, not the mean of the projects' rates, and the score is the mean of the scores as printed; the
+arithmetic is `core.totals`', shared with 部门汇总报告.
 Charts stay readable at any size: a workbook of up to CHART_ALL projects charts each of them; a
 larger one charts the CHART_LOWEST lowest-scoring (never 100,000 bars), and one with several
 主管部门 adds a chart per department (the lowest CHART_LOWEST when there are more than CHART_ALL).
@@ -9,52 +10,20 @@ larger one charts the CHART_LOWEST lowest-scoring (never 100,000 bars), and one 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from xlsxwriter import Workbook
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-GRADE_ORDER = ("优", "良", "中", "差")
+from pipeline.core import totals
+from pipeline.core.totals import decimal_or_none
+
 CHART_ALL = 30  # up to this many bars, every one is charted
 CHART_LOWEST = 20  # past it, only the lowest-scoring
 LABEL_CHARS = 16  # a bar's label: the project's name cut to this many characters
-ZERO = Decimal(0)
-
-
-def decimal_or_none(value: object) -> Decimal | None:
-    """A summary row's figure (an exact string) as a Decimal; None when empty or unreadable."""
-    if value is None or isinstance(value, bool) or value == "":
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def sum_of(rows: Iterable[Mapping[str, object]], key: str) -> Decimal:
-    """The exact sum of one figure over the rows (an empty cell adds nothing)."""
-    return sum((decimal_or_none(row.get(key)) or ZERO for row in rows), ZERO)
-
-
-def mean_of(values: Sequence[Decimal]) -> Decimal | None:
-    """The mean of `values`; None when there are none."""
-    return sum(values, ZERO) / len(values) if values else None
-
-
-def grade_counts(rows: Iterable[Mapping[str, object]]) -> dict[str, int]:
-    """Projects per 评价等级: 优, 良, 中, 差 first (those that occur), then any other grade a scoring
-    profile names, in order of first appearance."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        grade = str(row.get("评价等级") or "")
-        if grade:
-            counts[grade] = counts.get(grade, 0) + 1
-    known = [g for g in GRADE_ORDER if g in counts]
-    return {g: counts[g] for g in [*known, *(g for g in counts if g not in GRADE_ORDER)]}
 
 
 def grade_text(grades: Mapping[str, int]) -> str:
@@ -78,20 +47,19 @@ class Totals:
 
     @classmethod
     def of(cls, rows: Sequence[Mapping[str, object]], name: str = "合计") -> Totals:
-        """The totals of `rows`."""
-        adjusted, spent = sum_of(rows, "全年预算数(万元)"), sum_of(rows, "全年执行数(万元)")
-        scores = [s for s in (decimal_or_none(row.get("总得分")) for row in rows) if s is not None]
+        """The totals of `rows` (`core.totals.figures_of_rows`). Only the grades that occur are kept:
+        the 合计 cell and the 评价等级分布 table list no zero grades, unlike 部门汇总报告."""
+        figures = totals.figures_of_rows(rows)
         warnings = sum(int(w) for w in (decimal_or_none(row.get("警告数")) for row in rows) if w is not None)
-        return cls(name, len(rows), sum_of(rows, "年初预算数(万元)"), adjusted, spent,
-                   spent / adjusted if adjusted > 0 else None, mean_of(scores), grade_counts(rows), warnings)
+        grades = {grade: count for grade, count in figures.grades.items() if count}
+        return cls(name, figures.projects, figures.initial, figures.adjusted, figures.spent, figures.rate,
+                   figures.mean_score, grades, warnings)
 
 
 def by_department(rows: Sequence[Mapping[str, object]]) -> list[Totals]:
-    """The totals of each 主管部门, in order of first appearance."""
-    groups: dict[str, list[Mapping[str, object]]] = {}
-    for row in rows:
-        groups.setdefault(str(row.get("主管部门") or ""), []).append(row)
-    return [Totals.of(members, name or "（未填写）") for name, members in groups.items()]
+    """The totals of each 主管部门, in order of first appearance (an empty one named "（未填写）")."""
+    groups = totals.by_department(rows, lambda row: str(row.get("主管部门") or ""))
+    return [Totals.of(members, name or "（未填写）") for name, members in groups]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,18 +81,12 @@ def points(rate: Decimal | None) -> float | None:
     return float(rate * 100) if rate is not None else None
 
 
-def lowest_first(bars: Sequence[Bar]) -> list[Bar]:
-    """The CHART_LOWEST bars with the lowest score (then rate), lowest first; a bar without a score last."""
-    def key(bar: Bar) -> tuple[bool, float, float]:
-        return (bar.score is None, bar.score or 0.0, bar.rate_points or 0.0)
-    return sorted(bars, key=key)[:CHART_LOWEST]
-
-
 def charted(bars: Sequence[Bar], what: str, score: str = "总得分") -> tuple[list[Bar], str]:
     """The bars a chart shows and its title: every one up to CHART_ALL, else the lowest-scoring."""
     if len(bars) <= CHART_ALL:
         return list(bars), f"各{what}{score}与预算执行率"
-    return lowest_first(bars), f"{score}最低的{CHART_LOWEST}个{what}（共{len(bars)}个）"
+    lowest = totals.lowest_first(bars, lambda bar: bar.score, lambda bar: bar.rate_points)[:CHART_LOWEST]
+    return lowest, f"{score}最低的{CHART_LOWEST}个{what}（共{len(bars)}个）"
 
 
 def project_bars(rows: Sequence[Mapping[str, object]]) -> list[Bar]:
