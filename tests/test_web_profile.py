@@ -11,8 +11,7 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,13 +21,14 @@ from fastapi.testclient import TestClient
 
 from pipeline.config import profile_files
 from pipeline.serve import hotfolder, profilechoice, runs, watcher, web
-from pipeline.serve.web import WebSettings, create_app
+from pipeline.serve.web import create_app
 from pipeline.write.names import SUMMARY_NAME
+from tests import test_web
 from tests.conftest import valid_sheets, workbook_bytes, write_workbook
 from tests.summarytable import summary_records
+from tests.test_web import Folders
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-TEST_HOSTS = ("testserver",)
 HUBEI = "湖北"
 NATIONAL = "财预〔2020〕10号"
 RUN_SECONDS = 300  # one `perfreport run` child takes 15-20 s here; the machine is shared
@@ -36,27 +36,9 @@ RUN_SECONDS = 300  # one `perfreport run` child takes 15-20 s here; the machine 
 EIGHTY_POINTS = (15, 35, 30, 50, 30)
 
 
-@dataclass(frozen=True)
-class Folders:
-    input_dir: Path
-    output_dir: Path
-
-    def settings(self, **options: object) -> WebSettings:
-        return WebSettings(input_dir=self.input_dir, output_dir=self.output_dir, watch=False,
-                           **{"allowed_hosts": TEST_HOSTS, **options})
-
-
-@pytest.fixture
-def folders(tmp_path: Path) -> Folders:
-    (tmp_path / "input").mkdir()
-    (tmp_path / "output").mkdir()
-    return Folders(tmp_path / "input", tmp_path / "output")
-
-
-@pytest.fixture
-def client(folders: Folders) -> Iterator[TestClient]:
-    with TestClient(create_app(folders.settings())) as test_client:
-        yield test_client
+# The page's folders and in-process client, shared with tests/test_web.py (fixtures by assignment).
+folders = test_web.folders
+client = test_web.client
 
 
 def upload(client: TestClient, filename: str, data: bytes, profile: str | None = None) -> httpx.Response:
