@@ -1,16 +1,44 @@
-# Two words for a newcomer: `make run`, `make test`. Both bootstrap .venv from requirements.lock.
+# Two words for a newcomer: `make run`, `make test`. Both bootstrap .venv from the hash-pinned
+# locks: requirements.lock (runtime), and requirements-test.lock on top for test, lint and bench.
+# Another interpreter: make PYTHON=python3.12 (3.11, 3.12 or 3.13).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+PIP_INSTALL := $(BIN)/python -m pip install -q --disable-pip-version-check
 
-.PHONY: run test lint template example blank bench clean web server
+.PHONY: run test lint template example blank bench clean web server lock
 
-$(STAMP): requirements.lock pyproject.toml
+# The interpreter is checked before the venv is made from it: the locks are resolved for CPython
+# 3.11 to 3.13 (Prefect 3.8.8 and the pinned wheels), and an older or newer one fails later, deep
+# inside pip or at import, with a message that names neither the cause nor the cure.
+$(BIN)/python:
+	@version=$$($(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null); \
+	case "$$version" in \
+	  3.11.*|3.12.*|3.13.*) ;; \
+	  *) echo "perfreport needs Python 3.11, 3.12 or 3.13, but PYTHON=$(PYTHON) is $${version:+Python }$${version:-not a Python that runs}." >&2; \
+	     echo "Install Python 3.12 (python.org, the system's package manager, or pyenv), then run: make PYTHON=python3.12 (or the full path to that python)." >&2; \
+	     exit 1 ;; \
+	esac
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+
+# Every file is checked against the lock's hashes. The lock also pins the build backend
+# (setuptools), so the editable install builds with it, without isolation and without the index:
+# nothing unpinned is fetched.
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) --require-hashes -r requirements.lock
+	$(PIP_INSTALL) --no-index --no-build-isolation --no-deps -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP) requirements-test.lock
+	$(PIP_INSTALL) --require-hashes -r requirements-test.lock
+	touch $(TEST_STAMP)
+
+# Regenerate both locks from pyproject.toml (scripts/lock.sh: uv, hashes, every platform,
+# CPython 3.11 to 3.13); pins already in the locks are kept unless UPGRADE=1.
+lock:
+	PYTHON=$(PYTHON) UPGRADE=$(UPGRADE) bash scripts/lock.sh
 
 run: $(STAMP)
 	$(BIN)/perfreport run input --output-dir output
@@ -24,12 +52,12 @@ web: $(STAMP)
 server: $(STAMP)
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/ruff format --check .
@@ -54,5 +82,5 @@ clean:
 
 # Speed and memory on synthetic workbooks of 1,000 / 10,000 / 100,000 projects, and the
 # naive docxtpl loop on a sample of the same projects for comparison.
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python scripts/bench.py
