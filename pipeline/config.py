@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from pipeline.errors import PerfreportError
 
 # Prefect settings this product needs on every run, applied before prefect is imported. The
 # ephemeral API server starts in 21-43 s on a 2-core machine (beyond prefect's default timeout),
-# and there is no network for its telemetry.
+# and there is no network for its telemetry. They are defaults only: whatever an administrator set
+# in any of Prefect's own places (an environment variable, .env, prefect.toml, pyproject.toml or the
+# active profile, `prefect config set`) wins, see `prefect_defaults_to_apply`.
 PREFECT_DEFAULTS: Mapping[str, str] = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
@@ -32,11 +35,45 @@ PREFECT_DEFAULTS: Mapping[str, str] = {
 }
 
 
-def apply_prefect_defaults(environ: dict[str, str] | None = None) -> None:
-    """Set the product's Prefect defaults in the environment unless the user set them already."""
-    target = os.environ if environ is None else environ
+def prefect_defaults_to_apply(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The product's Prefect defaults that no Prefect settings source sets.
+
+    Prefect ranks its sources: environment, .env, prefect.toml, pyproject.toml, the active profile,
+    then its own defaults. Setting ours as environment variables unconditionally would outrank an
+    administrator's profile and prefect.toml, so a key is left alone when any source has it: a
+    Prefect setting when Prefect's own settings model reports the field as given, and a logging
+    key (read by Prefect's logging setup from the environment only) when the environment has it.
+    """
+    import prefect.settings
+
+    source = os.environ if environ is None else environ
+    current = prefect.settings.Settings()  # built now, from every source, as Prefect ranks them
+    missing: dict[str, str] = {}
     for key, value in PREFECT_DEFAULTS.items():
-        target.setdefault(key, value)
+        setting = getattr(prefect.settings, key, None)
+        accessor = getattr(setting, "accessor", None)
+        if accessor is None:  # not a settings field: the environment is its only source
+            if key not in source:
+                missing[key] = value
+            continue
+        *parents, name = str(accessor).split(".")
+        model = current
+        for parent in parents:
+            model = getattr(model, parent)
+        if name not in model.model_fields_set and key not in source:
+            missing[key] = value
+    return missing
+
+
+def apply_prefect_defaults(environ: dict[str, str] | None = None) -> None:
+    """Set the product's Prefect defaults in the environment where no Prefect source sets them."""
+    target = os.environ if environ is None else environ
+    target.update(prefect_defaults_to_apply(target))
+    context = sys.modules.get("prefect.context")
+    if environ is None and context is not None:
+        # Prefect built its settings when it was imported (reading the sources above did that):
+        # have it read the environment again.
+        context.refresh_global_settings_context()
 
 
 # Projects per render task when not set: enough tasks to keep every worker busy and show
@@ -51,6 +88,17 @@ def chunk_size_for(projects: int, workers: int, chosen: int | None = None) -> in
         return chosen
     per_task = -(-projects // max(1, workers * TASKS_PER_WORKER))
     return max(MIN_CHUNK_SIZE, min(MAX_CHUNK_SIZE, per_task))
+
+
+# Up to this many projects the reports render in the flow's own process: below it, starting the
+# render worker processes (about 3 s, and a task run's API calls from each) costs more than the
+# second core saves. `perfreport run` against a running Prefect server, 2 cores, two rounds, the
+# render stage in seconds, worker pool vs in-process: 7 projects 3.6/3.1 vs 0.4/0.4; 50: 2.7/3.5 vs
+# 0.3/0.4; 200: 7.5/10.2 vs 1.0/0.7; 500: 10.0/8.1 vs 2.2/1.3; 1,000: 11.7/4.8 vs 2.5/2.6 (whole run
+# 24.8/13.8 s vs 10.3/11.5 s). In-process rendering costs about 2.5 ms a report, so the pool only
+# wins once that exceeds its start-up by the cores it adds: beyond about 2,400 projects on 2 cores,
+# 1,300 on 8; 1,000 keeps the in-process path a win on larger machines too.
+IN_PROCESS_PROJECTS = 1000
 
 
 # The default of `Settings.forms_limit`.
@@ -81,6 +129,10 @@ class Settings:
     # no document anyone opens. `--forms-limit` raises it; 0 writes none.
     forms_limit: int = FORMS_LIMIT
 
+
+# A Dask scheduler's address (tcp://host:8786): reports are rendered on its cluster. Read by
+# `perfreport run` (beside --dask-address) and by the warm workers of `web` and `serve`.
+DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
 
 # The address of `perfreport web` as officers reach it (e.g. http://10.0.0.5:8000), so the Prefect
 # UI can link each run's outputs to its page there. Unset: the UI shows the file paths only.

@@ -127,3 +127,16 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=300):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `prefect server start` on loopback for the whole session; its API URL.
+
+    Tests read only their own flow runs, events and artifacts from it (filtered by name or id).
+    """
+    from tests.prefectapi import prefect_server_at
+
+    home = tmp_path_factory.mktemp("prefect-server-home")
+    with prefect_server_at(home, home / "server.log") as url:
+        yield url

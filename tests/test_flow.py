@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from pipeline.config import Settings
-from pipeline.run.flow import report_workbook
+from pipeline.run.flow import report_workbook, run_workbook
 from tests.summarytable import summary_records
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -93,7 +93,7 @@ def test_rerun_replaces_previous_outputs_completely(workbook_factory, sheets, tm
 
 def test_workbook_with_errors_gets_only_its_problem_list(workbook_factory, sheets, tmp_path: Path) -> None:
     sheets["资金"][0]["全年执行数(万元)"] = 120
-    summary = report_workbook(workbook_factory(sheets, name="坏.xlsx"), Settings(output_dir=tmp_path / "out"))
+    summary = run_workbook(workbook_factory(sheets, name="坏.xlsx"), Settings(output_dir=tmp_path / "out"))
     assert summary.status == "invalid"
     folder = tmp_path / "out" / "坏"
     assert not list(folder.rglob("*.docx")) and not list(folder.glob("*.zip"))

@@ -100,7 +100,10 @@ def test_annual_flow_refuses_the_archive_name_and_runs_the_others(folders: tuple
     shutil.copyfile(EXAMPLE, inbox / "_archive.xlsx")
     shutil.copyfile(EXAMPLE, inbox / "预算.xlsx")
 
-    statuses = report_folder(str(inbox), str(output))
+    state = report_folder(str(inbox), str(output), return_state=True)
+
+    assert state.is_failed() and "_archive.xlsx（拒收）" in (state.message or "")
+    statuses = state.result(raise_on_failure=False)
 
     assert statuses == ["refused", "success"]  # name order: "_" before "预"
     assert archive_intact(output)

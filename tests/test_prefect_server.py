@@ -9,76 +9,33 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.processes import free_port, stop_group
+from tests.prefectapi import api, flow_runs_named, server_env, task_runs_of
+from tests.processes import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "input" / "2020年度项目支出绩效自评表.xlsx"
-PREFECT = Path(sys.executable).parent / "prefect"
 
 
-def api(url: str, path: str, body: dict[str, object] | None = None) -> object:
-    """GET (no body) or POST (a JSON body) one endpoint of the Prefect REST API."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{url}{path}", data=data, headers={"Content-Type": "application/json"})
-    for attempt in range(20):
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            # The server answers 503 while its SQLite database is busy with the run's own writes.
-            if exc.code != 503 or attempt == 19:
-                raise
-            time.sleep(1)
-    raise AssertionError("unreachable")
-
-
-def server_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
-    return env
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    server = subprocess.Popen(
-        [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=server_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if api(url, "/health") is True:
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert server.poll() is None, "prefect server start exited"
-            assert time.monotonic() < deadline, "the Prefect server did not answer within 180 s"
-            time.sleep(1)
-        yield url
-    finally:
-        stop_group(server)
+def own_artifacts(url: str, key: str, flow_run_id: str) -> list[dict[str, object]]:
+    """The artifacts with `key` of one flow run (other tests' runs share the server)."""
+    found = api(url, "/artifacts/filter", {"artifacts": {"key": {"any_": [key]},
+                                                         "flow_run_id": {"any_": [flow_run_id]}}})
+    assert isinstance(found, list)
+    return found
 
 
 def test_a_run_pointed_at_a_prefect_server_shows_its_flow_run_and_artifacts(
         prefect_server: str, tmp_path: Path) -> None:
     env = {**server_env(tmp_path / "client-home"), "PREFECT_API_URL": prefect_server,
            "PERFREPORT_WEB_URL": "http://127.0.0.1:8000"}
+    earlier = {r["id"] for r in flow_runs_named(prefect_server, EXAMPLE.name)}
     run = subprocess.run(
         [sys.executable, "-m", "pipeline", "run", str(EXAMPLE), "--output-dir", str(tmp_path / "out")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -86,30 +43,28 @@ def test_a_run_pointed_at_a_prefect_server_shows_its_flow_run_and_artifacts(
 
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(list((tmp_path / "out").glob("*/reports/*.docx"))) == 7
-    flows = api(prefect_server, "/flows/filter", {})
-    assert [flow["name"] for flow in flows] == ["perfreport"]  # type: ignore[index, union-attr]
-    flow_runs = api(prefect_server, "/flow_runs/filter", {})
-    assert [r["state_type"] for r in flow_runs] == ["COMPLETED"]  # type: ignore[index, union-attr]
-    task_runs = api(prefect_server, "/task_runs/filter", {})
-    assert {t["state_type"] for t in task_runs} == {"COMPLETED"}  # type: ignore[union-attr]
-    # The task names the README lists.
-    assert {t["name"].rsplit("-", 1)[0] for t in task_runs} == {  # type: ignore[union-attr]
-        "读取校验并准备渲染", "渲染报告", "写出汇总与清单"}
-    summary = api(prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["perfreport-summary"]}}})
-    [table] = summary  # type: ignore[misc]
+    [flow_run] = [r for r in flow_runs_named(prefect_server, EXAMPLE.name) if r["id"] not in earlier]
+    flow = api(prefect_server, f"/flows/{flow_run['flow_id']}")
+    assert flow["name"] == "perfreport"  # type: ignore[index]
+    assert flow_run["state_type"] == "COMPLETED"
+    task_runs = task_runs_of(prefect_server, str(flow_run["id"]))
+    assert {t["state_type"] for t in task_runs} == {"COMPLETED"}
+    # The task names the README lists, the render tasks numbered.
+    assert {str(t["name"]).split(" ")[0] for t in task_runs} == {"读取校验并准备渲染", "渲染报告", "写出汇总与清单"}
+    [table] = own_artifacts(prefect_server, "perfreport-summary", str(flow_run["id"]))
     rows = json.loads(table["data"]) if isinstance(table["data"], str) else table["data"]
-    assert len(rows) == 7 and "RG2020-001" in {row["项目编号"] for row in rows}
-    progress = api(prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["perfreport-progress"]}}})
-    assert [artifact["data"] for artifact in progress] == [100.0]  # type: ignore[index, union-attr]
+    assert len(rows) == 7 and "RG2020-001" in {row["项目编号"] for row in rows}  # type: ignore[union-attr]
+    progress = own_artifacts(prefect_server, "perfreport-progress", str(flow_run["id"]))
+    assert [artifact["data"] for artifact in progress] == [100.0]
     # Links to the outputs: the folder, the zip and 汇总表 as file links, and the run's web page.
-    [links] = api(prefect_server, "/artifacts/filter",  # type: ignore[misc]
-                  {"artifacts": {"key": {"any_": ["perfreport-outputs"]}}})
+    [links] = own_artifacts(prefect_server, "perfreport-outputs", str(flow_run["id"]))
     folder = (tmp_path / "out" / EXAMPLE.stem).resolve()
     assert links["type"] == "markdown"
-    assert f"`{folder}`" in links["data"]
-    assert (folder / "汇总表.xlsx").as_uri() in links["data"]
-    assert (folder / f"{EXAMPLE.stem}_报告.zip").as_uri() in links["data"]
-    assert f"http://127.0.0.1:8000/runs/{urllib.parse.quote(EXAMPLE.stem)}" in links["data"]
+    text = str(links["data"])
+    assert f"`{folder}`" in text
+    assert (folder / "汇总表.xlsx").as_uri() in text
+    assert (folder / f"{EXAMPLE.stem}_报告.zip").as_uri() in text
+    assert f"http://127.0.0.1:8000/runs/{urllib.parse.quote(EXAMPLE.stem)}" in text
 
 
 def corrected_example(path: Path) -> Path:

@@ -308,7 +308,7 @@ def sha256(path: Path) -> str:
 def test_the_flow_on_a_broken_workbook_writes_only_the_problem_report(
     prefect_harness: None, workbook_factory: Callable[..., Path], sheets: Sheets, tmp_path: Path,
 ) -> None:
-    from pipeline.run.flow import report_workbook
+    from pipeline.run.flow import run_workbook
 
     sheets["资金"][0]["全年执行数(万元)"] = 120
     sheets["绩效指标"][3]["分值"] = 55
@@ -316,7 +316,7 @@ def test_the_flow_on_a_broken_workbook_writes_only_the_problem_report(
     before = sha256(path)
     out = tmp_path / "out"
 
-    summary = report_workbook(path, Settings(output_dir=out))
+    summary = run_workbook(path, Settings(output_dir=out))
 
     assert summary.status == "invalid"
     assert summary.counts.errors >= 2

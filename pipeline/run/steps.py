@@ -56,7 +56,14 @@ from pipeline.write.names import (
     workbook_output_dir,
 )
 from pipeline.write.problembook import write_problems
-from pipeline.write.staging import discard, discarded_on_failure, staged, staging_dir
+from pipeline.write.staging import (
+    discard,
+    discarded_on_failure,
+    parked_beside,
+    publish,
+    staged,
+    staging_dir,
+)
 from pipeline.write.summarybook import summary_title, write_summary
 from pipeline.write.zipfiles import write_zip
 
@@ -432,23 +439,33 @@ def finish_success(prepared: PreparedReports, rendered: Sequence[RenderedChunk],
     """Write 汇总表, 校验报告 (if warnings), the zip and the manifest, then publish the folder."""
     final = workbook_output_dir(settings.output_dir, prepared.workbook)
     started = time.perf_counter()
-    with staged(final, prepared.staging) as staging:  # made by `prepare_run`, filled by the renderers
-        chunk_dir = staging / CHUNKS_DIR
-        rows, warnings = summary_data(chunk_dir / SUMMARY_DATA)
-        reports = sorted((f for chunk in rendered for f in written_files(chunk.written_file)), key=lambda f: f.path)
-        options, years = prepared.options, prepared.years
-        contexts = (context for chunk in prepared.chunk_files for _, _, context in chunk_items(chunk))
-        workbook_extras(staging, contexts, rows, settings.templates_dir, options, final.name,
-                        str(years[0]) if len(years) == 1 else "")
-        shutil.rmtree(chunk_dir, ignore_errors=True)
-        write_summary(staging / SUMMARY_NAME, rows, summary_title(rows, final.name, years), options.created)
-        if warnings:
-            write_problems(staging / PROBLEMS_NAME, warnings, created=options.created)
-        write_zip(staging / f"{final.name}_报告.zip", zipped_files(staging, [staging / f.path for f in reports]),
-                  staging)
-        counts = Counts(projects=prepared.total, reports=len(reports), warnings=len(warnings))
-        write_manifest(staging / MANIFEST_NAME, prepared.workbook, prepared.sha256, staging,
-                       counts, Status.SUCCESS, known=reports, profile=prepared.profile)
+    # The staging folder `prepare_run` made and the renderers filled. Kept when this step fails,
+    # so that a retry (flow.py retries an OSError) starts again from the same chunk files: every
+    # name written below is fixed and rewritten whole, and the chunk files go only just before the
+    # manifest (which lists every file). The flow discards the folder when the run gives up.
+    staging = prepared.staging
+    chunk_dir, parked = staging / CHUNKS_DIR, parked_beside(staging)
+    if parked.exists() and not chunk_dir.exists():  # a retry after they were moved out: back in
+        os.replace(parked, chunk_dir)
+    rows, warnings = summary_data(chunk_dir / SUMMARY_DATA)
+    reports = sorted((f for chunk in rendered for f in written_files(chunk.written_file)), key=lambda f: f.path)
+    options, years = prepared.options, prepared.years
+    contexts = (context for chunk in prepared.chunk_files for _, _, context in chunk_items(chunk))
+    workbook_extras(staging, contexts, rows, settings.templates_dir, options, final.name,
+                    str(years[0]) if len(years) == 1 else "")
+    write_summary(staging / SUMMARY_NAME, rows, summary_title(rows, final.name, years), options.created)
+    if warnings:
+        write_problems(staging / PROBLEMS_NAME, warnings, created=options.created)
+    write_zip(staging / f"{final.name}_报告.zip", zipped_files(staging, [staging / f.path for f in reports]),
+              staging)
+    counts = Counts(projects=prepared.total, reports=len(reports), warnings=len(warnings))
+    # Out of what the manifest lists, but kept until the folder is published: a retry after a
+    # failed manifest or publish still has them.
+    os.replace(chunk_dir, parked)
+    write_manifest(staging / MANIFEST_NAME, prepared.workbook, prepared.sha256, staging,
+                   counts, Status.SUCCESS, known=reports, profile=prepared.profile)
+    publish(staging, final)
+    shutil.rmtree(parked, ignore_errors=True)
     timings = {**prepared.timings, "渲染": started - prepared.finished_at,
                "渲染(各任务合计)": sum(c.seconds for c in rendered), "写出": time.perf_counter() - started}
     return RunSummary(prepared.workbook, Status.SUCCESS, final, counts, problems=tuple(warnings[:SHOWN_PROBLEMS]),

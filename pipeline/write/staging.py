@@ -47,6 +47,13 @@ def staging_dir(final: Path) -> Path:
     return path
 
 
+def parked_beside(staging: Path) -> Path:
+    """Where a staging folder's working files wait outside it until it is published: the TRASH
+    sibling with the staging folder's own suffix, so a retry finds them, and the next run's
+    `recover_leftovers` deletes them should the run die first."""
+    return staging.with_name(staging.name.replace(f".{PARTIAL}-", f".{TRASH}-", 1))
+
+
 def set_aside(final: Path) -> Path | None:
     """Move the previous outputs out of `final`'s way, or None when there are none."""
     if not final.exists():
