@@ -45,9 +45,9 @@ from pipeline.write.locks import (
     held_lock,
     is_running,
     lock_path,
-    locked_inodes,
     output_lock,
-    try_lock,
+    record_path,
+    took_lock,
 )
 from pipeline.write.names import MANIFEST_NAME, PROBLEMS_NAME, REPORTS_DIR, SUMMARY_NAME
 from tests.conftest import excel_row, valid_sheets, workbook_bytes, write_workbook
@@ -817,21 +817,7 @@ def test_a_waiting_workbook_says_when_no_process_watches_its_folder(folders: Fol
     assert "等待开始" in watched and "目前没有" not in watched
 
 
-# --- run detection, from /proc/locks --------------------------------------------------------
-
-
-def test_locked_inodes_reads_holders_and_skips_waiters() -> None:
-    table = (
-        "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF\n"
-        "1: -> FLOCK  ADVISORY  WRITE 4243 fd:01:9999 0 EOF\n"  # waiting, not holding
-        "2: POSIX  ADVISORY  READ 99 08:02:77 0 EOF\n"
-        "3: OFDLCK ADVISORY  WRITE -1 00:1a:555 0 EOF\n"
-        "4: garbage\n"
-        "5: FLOCK  ADVISORY  WRITE 7 not-a-device 0 EOF\n"
-        "\n"
-    )
-
-    assert locked_inodes(table) == {(0xFD, 1, 1234), (8, 2, 77), (0, 0x1A, 555)}
+# --- run detection, from the lock holder's record --------------------------------------------
 
 
 def test_is_running_is_true_only_while_the_lock_is_held(tmp_path: Path) -> None:
@@ -847,8 +833,15 @@ def test_is_running_is_true_only_while_the_lock_is_held(tmp_path: Path) -> None:
 def test_a_left_over_lock_file_nobody_holds_is_not_a_run(tmp_path: Path) -> None:
     final = tmp_path / "预算"
     lock_path(final).write_bytes(b"")  # e.g. from a machine that lost power
+    record_path(lock_path(final)).write_bytes(b"{\"pid\": ")  # cut short
 
     assert not is_running(final)
+    assert runs.running_names(tmp_path) == []
+
+
+def test_a_run_under_way_is_listed_by_its_folder_name(tmp_path: Path) -> None:
+    with output_lock(tmp_path / "预算"), output_lock(tmp_path / "决算"):
+        assert runs.running_names(tmp_path) == ["决算", "预算"]
     assert runs.running_names(tmp_path) == []
 
 
@@ -1207,7 +1200,7 @@ def test_upload_parts_left_by_a_killed_server_are_removed_at_start_and_live_ones
     stale.write_bytes(b"half an upload")
     live = folders.input_dir / f"{uploads.UPLOAD_PART_PREFIX}{'1' * 32}{uploads.UPLOAD_PART_SUFFIX}"
     with live.open("wb") as writing:  # an upload another process is writing now
-        try_lock(writing.fileno())
+        assert took_lock(writing.fileno())
         with TestClient(create_app(folders.settings())):
             pass
         assert live.exists()

@@ -2,8 +2,9 @@
 
 The folders are the record. Whoever started a run (the web page, `perfreport serve`'s hot folder
 or schedule, an officer at the command line), its outputs land in output/<workbook>/ with a
-manifest, its lock file says while it is under way, and the hot folder's state file says how the
-runs it started ended. So the page needs no database of its own and shows every run alike.
+manifest, its lock's holder record says while it is under way, and the hot folder's state file
+says how the runs it started ended. So the page needs no database of its own and shows every run
+alike.
 
 Nothing here writes anything.
 """
@@ -25,14 +26,7 @@ from pipeline.errors import Counts, Status
 from pipeline.serve import hotfolder, profilechoice
 from pipeline.write import folders
 from pipeline.write.files import sha256_of
-from pipeline.write.locks import (
-    LOCK_SUFFIX,
-    HeldLocks,
-    held_locks,
-    is_running,
-    lock_path,
-    locked_folder,
-)
+from pipeline.write.locks import LOCK_SUFFIX, is_held, is_running, lock_path, locked_folder
 from pipeline.write.names import MANIFEST_NAME, PROBLEMS_NAME, SUMMARY_NAME, workbook_output_dir
 
 # The three states the office sees. A workbook waiting for its turn counts as 处理中: it will be
@@ -229,19 +223,18 @@ def pending_view(workbook: Path, name: str, processed: hotfolder.Processed | Non
     return RunView(name, workbook.name, RUNNING, detail, modified_at(workbook), profile=shown)
 
 
-def is_watched(output_dir: Path, held: HeldLocks) -> bool:
-    """Whether a `serve` or `web` process watches the input folder of `output_dir` now (True
-    where the system cannot tell)."""
-    return held.holds(output_dir / hotfolder.WATCHER_LOCK_NAME) is not False
+def is_watched(output_dir: Path) -> bool:
+    """Whether a `serve` or `web` process watches the input folder of `output_dir` now."""
+    return is_held(output_dir / hotfolder.WATCHER_LOCK_NAME)
 
 
-def watcher_problem(output_dir: Path, held: HeldLocks | None = None) -> str | None:
+def watcher_problem(output_dir: Path) -> str | None:
     """Why the hot-folder watcher of `output_dir` cannot process workbooks now, or None.
 
     Only a live watcher's record counts (its lock is held): a watcher that was killed leaves its
     last record behind, and the next one clears it as it starts.
     """
-    if (held or held_locks()).holds(output_dir / hotfolder.WATCHER_LOCK_NAME) is False:
+    if not is_watched(output_dir):
         return None
     return hotfolder.load_health(output_dir)
 
@@ -255,10 +248,8 @@ def refused_view(workbook: Path, name: str, processed: hotfolder.Processed) -> R
     return RunView(name, workbook.name, FAILED, reason, when)
 
 
-def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
-              held: HeldLocks | None = None) -> list[RunView]:
-    """Every workbook's latest run, newest first: running, waiting, and finished ones. `held`: the
-    locks read once for the whole page (read here when not given)."""
+def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache) -> list[RunView]:
+    """Every workbook's latest run, newest first: running, waiting, and finished ones."""
     try:
         state = hotfolder.load_state(hotfolder.state_path(output_dir))
     except hotfolder.StateUnreadable:
@@ -280,11 +271,10 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
             views[name] = waiting
         elif published is None and processed is not None and processed.outcome not in WROTE_OUTPUTS:
             views[name] = refused_view(workbook, name, processed)
-    held = held or held_locks()  # one read of /proc/locks for the whole listing
-    if not is_watched(output_dir, held):
+    if not is_watched(output_dir):
         views = {name: replace(view, detail=UNWATCHED) if view.detail == WAITING else view
                  for name, view in views.items()}
-    for name in running_names(output_dir, held):
+    for name in running_names(output_dir):
         earlier = views.get(name)
         views[name] = RunView(name, earlier.workbook if earlier else name + ".xlsx", RUNNING, "正在生成",
                               modified_at(lock_path(output_dir / name)),
@@ -294,14 +284,13 @@ def list_runs(input_dir: Path, output_dir: Path, cache: FolderCache,
                                                  v.name))
 
 
-def running_names(output_dir: Path, held: HeldLocks | None = None) -> list[str]:
-    """The workbook folders whose run is under way now (its lock is held)."""
+def running_names(output_dir: Path) -> list[str]:
+    """The workbook folders whose run is under way now (its lock is held by a live process)."""
     if not output_dir.is_dir():
         return []
-    held = held or held_locks()
     folders = (locked_folder(lock) for lock in output_dir.glob(f".*{LOCK_SUFFIX}")
                if lock.name != hotfolder.WATCHER_LOCK_NAME)
-    return sorted(f.name for f in folders if f is not None and is_running(f, held))
+    return sorted(f.name for f in folders if f is not None and is_running(f))
 
 
 def find_run(runs: Sequence[RunView], name: str) -> RunView | None:

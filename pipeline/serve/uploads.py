@@ -34,7 +34,7 @@ from pipeline.errors import WorkbookRefused, os_error_reason
 from pipeline.serve import hotfolder, profilechoice, runs
 from pipeline.write import folders
 from pipeline.write.files import sha256_of
-from pipeline.write.locks import LOCK_SUFFIX, OutputBusy, held_lock, try_lock
+from pipeline.write.locks import LOCK_SUFFIX, OutputBusy, held_lock, took_lock
 from pipeline.write.names import safe_stem, windows_key
 
 # Hidden names in the input folder: an upload being written, and the lock of one workbook name.
@@ -141,7 +141,7 @@ def upload_part(input_dir: Path) -> Iterator[tuple[Path, IO[bytes]]]:
         # Nobody else can hold a file just created exclusively: a failure means a share without
         # locks, where the upload still works and its part is merely never taken for stale.
         with contextlib.suppress(OSError):
-            try_lock(handle.fileno())
+            took_lock(handle.fileno())
         yield part, handle
     finally:
         handle.close()
@@ -159,11 +159,11 @@ def remove_stale_parts(input_dir: Path) -> list[Path]:
         except OSError:
             continue  # gone already, or not ours to read
         try:
-            try_lock(fd)
-            part.unlink(missing_ok=True)
-            removed.append(part)
+            if took_lock(fd):  # otherwise an upload of a live process is writing it
+                part.unlink(missing_ok=True)
+                removed.append(part)
         except OSError:
-            pass  # an upload of a live process is writing it
+            pass  # a share without locks: a part that may be live is kept
         finally:
             os.close(fd)
     return removed

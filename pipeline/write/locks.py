@@ -2,20 +2,29 @@
 
 A run holds its output folder's `output_lock` from start to end, and on entry cleans up what
 runs killed earlier left beside the folder. `held_lock` guards a role instead (the one hot-folder
-watcher per output folder). `held_locks` and `is_running` tell, without touching a lock, which
-folders a live run is writing, for the web page's run listing.
+watcher per output folder). The locks are `filelock`'s (flock on Linux and macOS, LockFileEx on
+Windows), which the operating system releases when their process dies, even by kill -9.
+
+While a lock is held, its holder keeps a record beside it: its process id and that process's
+creation time. `is_held` and `is_running` read the record and ask psutil whether that very
+process still lives, so the web page's run listing knows which folders a live run is writing
+without touching a lock (trying it would make a run starting at that instant fail).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
-from pipeline.write.staging import PARTIAL, hidden_siblings, recover_leftovers
+import psutil
+from filelock import FileLock, Timeout, lock_descriptor
+
+from pipeline.write.files import atomic_write
+from pipeline.write.staging import recover_leftovers
 
 
 class OutputBusy(Exception):
@@ -27,6 +36,13 @@ class OutputBusy(Exception):
 
 
 LOCK_SUFFIX = ".lock"
+RECORD_SUFFIX = ".pid"
+# A lock file removed by its finishing holder between our open and our lock is not ours: filelock
+# then reports contention. A few immediate attempts tell that instant from a live holder.
+ATTEMPTS = 3
+# Linux derives a process's creation time from the boot time, which moves with clock corrections;
+# a recycled process id belongs to a process created long after the recorded one.
+CREATE_TIME_TOLERANCE = 1.0
 
 
 def lock_path(final: Path) -> Path:
@@ -34,58 +50,96 @@ def lock_path(final: Path) -> Path:
     return final.parent / f".{final.name}{LOCK_SUFFIX}"
 
 
-# The operating system releases these locks when their process dies, even by kill -9, so a
-# killed run never blocks the next one. fcntl.flock on Linux and macOS; msvcrt on Windows
-# (written to the documented API, not tested here).
-if sys.platform == "win32":
-    import msvcrt
-
-    def try_lock(fd: int) -> None:
-        """Lock the file's first byte without waiting; OSError when another process holds it."""
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-
-    def release_lock(fd: int, path: Path) -> None:
-        """Close (which unlocks), then remove the file unless another run has it open."""
-        os.close(fd)
-        with suppress(OSError):
-            path.unlink()
-else:
-    import fcntl
-
-    def try_lock(fd: int) -> None:
-        """Lock the file without waiting; OSError when another process holds it."""
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def release_lock(fd: int, path: Path) -> None:
-        """Remove the lock file while still holding it, then close (which unlocks).
-
-        Removing it first means a run that opened the old file and gets its lock afterwards
-        sees it is no longer the file at `path` (`is_current_file`) and tries again.
-        """
-        path.unlink(missing_ok=True)
-        os.close(fd)
+def record_path(lock: Path) -> Path:
+    """The holder record of the lock file `lock`: beside it, since the lock file's own bytes are
+    not readable on every system while it is locked."""
+    return lock.parent / f"{lock.name}{RECORD_SUFFIX}"
 
 
-def is_current_file(fd: int, path: Path) -> bool:
-    """Whether the open file `fd` is still the file at `path` (not removed or replaced)."""
+@cache
+def process_record(pid: int) -> bytes:
+    """The record naming process `pid`: its id and creation time, as JSON (cached per process id,
+    so a forked child never reuses its parent's)."""
+    created = psutil.Process(pid).create_time()
+    return json.dumps({"pid": pid, "created": created}).encode("ascii")
+
+
+def recorded_process(record: bytes) -> tuple[int, float] | None:
+    """(pid, creation time) from a holder record, or None when it is not one."""
     try:
-        return os.path.samestat(os.fstat(fd), os.stat(path))
-    except FileNotFoundError:
+        fields = json.loads(record)
+        pid, created = fields["pid"], fields["created"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(created, (int, float)):
+        return None
+    return pid, float(created)
+
+
+def is_alive(pid: int, created: float) -> bool:
+    """Whether process `pid` lives and is the one created at `created` (not a recycled id)."""
+    try:
+        return abs(psutil.Process(pid).create_time() - created) < CREATE_TIME_TOLERANCE
+    except (psutil.Error, ValueError, OverflowError):
+        return False  # gone, a zombie, not ours to inspect, or no valid id
+
+
+def is_held(lock: Path) -> bool:
+    """Whether a live process holds the lock file `lock`, from its holder record alone.
+
+    One small read and one process lookup, so a page listing many folders every few seconds stays
+    cheap. A killed holder's record names a process that is gone, so it does not count.
+    """
+    try:
+        record = record_path(lock).read_bytes()
+    except OSError:
         return False
+    holder = recorded_process(record)
+    return holder is not None and is_alive(*holder)
 
 
-def locked_fd(path: Path, final: Path) -> int:
-    """An open, locked descriptor of the lock file at `path`; OutputBusy when a live run holds it."""
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def is_running(final: Path) -> bool:
+    """Whether a live run holds `final`'s lock, found without touching the lock."""
+    return is_held(lock_path(final))
+
+
+def acquired(path: Path, owner: Path) -> FileLock:
+    """`path`'s lock, taken without waiting; OutputBusy (naming `owner`) when a live process holds it."""
+    lock = FileLock(path, timeout=0, thread_local=False)
+    for _ in range(ATTEMPTS):
         try:
-            try_lock(fd)
-        except OSError:
-            os.close(fd)
-            raise OutputBusy(final) from None
-        if is_current_file(fd, path):
-            return fd
-        os.close(fd)  # its holder finished and removed it between our open and lock: again
+            lock.acquire(blocking=False)
+        except Timeout:
+            if not path.exists():
+                continue  # its holder removed it as it finished: the lock is free now
+            raise OutputBusy(owner) from None
+        return lock
+    raise OutputBusy(owner)
+
+
+def released(lock: FileLock, path: Path) -> None:
+    """Drop the holder record and the lock file, then unlock.
+
+    Removed while still held, so nobody can lock the old file after us and believe they own the
+    folder: filelock sees the file it locked is gone and reports contention (on Windows the open
+    file cannot be removed, and filelock removes it as it unlocks).
+    """
+    with suppress(OSError):
+        record_path(path).unlink(missing_ok=True)
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
+    lock.release()
+
+
+@contextmanager
+def holding(path: Path, owner: Path) -> Iterator[None]:
+    """Hold the lock file at `path`, with its holder record, until the block ends."""
+    lock = acquired(path, owner)
+    try:
+        atomic_write(record_path(path), process_record(os.getpid()))
+        yield
+    finally:
+        released(lock, path)
 
 
 @contextmanager
@@ -98,13 +152,9 @@ def output_lock(final: Path) -> Iterator[Path]:
     per output folder, so different workbooks still run side by side.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    path = lock_path(final)
-    fd = locked_fd(path, final)
-    try:
+    with holding(lock_path(final), final):
         recover_leftovers(final)
         yield final
-    finally:
-        release_lock(fd, path)
 
 
 @contextmanager
@@ -115,71 +165,14 @@ def held_lock(path: Path) -> Iterator[Path]:
     per output folder, so `serve` and `web` never both start runs for the same file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = locked_fd(path, path)
-    try:
+    with holding(path, path):
         yield path
-    finally:
-        release_lock(fd, path)
 
 
-PROC_LOCKS = Path("/proc/locks")
-
-
-def locked_inodes(table: str) -> set[tuple[int, int, int]]:
-    """(major, minor, inode) of every file a lock is held on, from Linux's /proc/locks text.
-
-    A line reads `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF`; lines of processes waiting
-    for a lock carry `->` and are skipped. Major and minor are hexadecimal, the inode decimal.
-    """
-    held: set[tuple[int, int, int]] = set()
-    for line in table.splitlines():
-        fields = line.split()
-        if len(fields) < 6 or fields[1] == "->":
-            continue
-        try:
-            major, minor, inode = fields[5].split(":")
-            held.add((int(major, 16), int(minor, 16), int(inode)))
-        except ValueError:
-            continue
-    return held
-
-
-@dataclass(frozen=True, slots=True)
-class HeldLocks:
-    """The files locked on this machine at one moment, as (major, minor, inode); `inodes` is None
-    where the system does not tell (not Linux). Read once per look at a folder, not per file."""
-
-    inodes: frozenset[tuple[int, int, int]] | None
-
-    def holds(self, path: Path) -> bool | None:
-        """Whether a live process holds a lock on the file at `path`; None when unknown."""
-        if self.inodes is None:
-            return None
-        try:
-            stat = path.stat()
-        except OSError:
-            return False  # holders remove their lock file as they end
-        return (os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino) in self.inodes
-
-
-def held_locks() -> HeldLocks:
-    """The locks held on this machine now, from /proc/locks."""
-    try:
-        table = PROC_LOCKS.read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return HeldLocks(None)
-    return HeldLocks(frozenset(locked_inodes(table)))
-
-
-def is_running(final: Path, held: HeldLocks | None = None) -> bool:
-    """Whether a live run holds `final`'s lock, found without touching the lock.
-
-    Trying the lock would make a run starting at that instant fail with OutputBusy, so on Linux
-    this reads /proc/locks instead (`held`, read now when not given). Elsewhere a staging folder
-    beside `final` is the best sign (it outlives a killed run until the next run recovers it).
-    """
-    holds = (held or held_locks()).holds(lock_path(final))
-    return bool(hidden_siblings(final, PARTIAL)) if holds is None else holds
+def took_lock(fd: int) -> bool:
+    """Lock the open file `fd` without waiting (the same lock as filelock's); False when another
+    process holds it. Closing `fd` releases it."""
+    return lock_descriptor(fd, blocking=False)
 
 
 def locked_folder(lock: Path) -> Path | None:
