@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 from urllib.parse import urlsplit
 
 from pipeline.config import (
+    DASK_ADDRESS_ENV,
     FORMS_LIMIT,
     PROFILE_SUFFIX,
     PROFILES_DIR,
@@ -21,10 +19,17 @@ from pipeline.config import (
     apply_prefect_defaults,
     chosen_profile,
 )
+from pipeline.console import (
+    console_progress,
+    failure_mark,
+    never_failing_streams,
+    success_mark,
+    warning_mark,
+    with_marks,
+)
 from pipeline.errors import EXIT_CODES, PerfreportError, Severity, Status, os_error_reason
 
-# Kept here (not imported from runtime.py) so `--help` does not import prefect.
-DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"
+# Kept here (not imported from serve/) so `--help` does not import prefect.
 WEB_TOKEN_ENV = "PERFREPORT_WEB_TOKEN"
 WEB_HOSTS_ENV = "PERFREPORT_WEB_HOSTS"
 WEB_PUBLIC_URL_ENV = "PERFREPORT_WEB_PUBLIC_URL"
@@ -77,7 +82,7 @@ def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported 
 
     name = summary.workbook.name
     if summary.status == Status.SUCCESS:
-        print(f"✔ {name}：{summary.counts.projects} 个项目，生成 {summary.counts.reports} 份报告，{summary.counts.warnings} 条警告")
+        print(f"{success_mark()} {name}：{summary.counts.projects} 个项目，生成 {summary.counts.reports} 份报告，{summary.counts.warnings} 条警告")
         print(f"  报告文件夹：{summary.output_dir / 'reports'}")
         if (summary.output_dir / "pdf").is_dir():  # --pdf
             print(f"  PDF 文件夹：{summary.output_dir / 'pdf'}")
@@ -98,12 +103,12 @@ def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported 
                 print(f"  …… 另有 {summary.counts.warnings - SHOWN_WARNINGS} 条警告，见校验报告.xlsx")
         return EXIT_OK
     if summary.output_dir is None:
-        print(f"✘ {name}：{summary.message}", file=sys.stderr)
+        print(f"{failure_mark()} {name}：{summary.message}", file=sys.stderr)
         return EXIT_REFUSED
     if summary.message:
-        print(f"✘ {name}：{summary.message}", file=sys.stderr)
+        print(f"{failure_mark()} {name}：{summary.message}", file=sys.stderr)
         return EXIT_REFUSED
-    print(f"✘ {name}：发现 {summary.counts.errors} 个错误、{summary.counts.warnings} 条警告，未生成报告。", file=sys.stderr)
+    print(f"{failure_mark()} {name}：发现 {summary.counts.errors} 个错误、{summary.counts.warnings} 条警告，未生成报告。", file=sys.stderr)
     errors = [p for p in ordered(summary.problems) if p.severity is Severity.ERROR]  # root causes first
     for problem in errors[:SHOWN_PROBLEMS]:
         print(f"  - {problem.message}", file=sys.stderr)
@@ -120,7 +125,7 @@ def command_run(args: argparse.Namespace) -> int:
     profile = chosen_profile(args.profile)  # a bad profile is refused before any workbook is read
     workbooks, missing = workbooks_in(args.paths or [Path("input")])
     for reason in missing:
-        print(f"✘ {reason}", file=sys.stderr)
+        print(f"{failure_mark()} {reason}", file=sys.stderr)
     if not workbooks:
         return EXIT_REFUSED
     settings = Settings(output_dir=args.output_dir, chunk_size=args.chunk_size, workers=args.workers,
@@ -128,6 +133,9 @@ def command_run(args: argparse.Namespace) -> int:
                         profile=profile, profile_chosen=bool(args.profile), pdf=args.pdf,
                         forms_limit=args.forms_limit)
     apply_prefect_defaults()
+    from pipeline.run.runtime import EmbeddedApi
+
+    embedded = EmbeddedApi().start()  # boots beside the imports below
     from pipeline.run.flow import run_workbook  # prefect reads its settings at import
     from pipeline.write.locks import OutputBusy
 
@@ -136,14 +144,15 @@ def command_run(args: argparse.Namespace) -> int:
         for workbook in workbooks:
             print(f"正在处理 {workbook} ……", flush=True)
             try:
+                embedded.ready()
                 summary = run_workbook(workbook, settings)
             except OutputBusy as busy:  # refused at once: see locks.output_lock for why
-                print(f"✘ {workbook.name}：另一个 perfreport 正在处理 {busy.folder}，请等它结束后再运行。",
+                print(f"{failure_mark()} {workbook.name}：另一个 perfreport 正在处理 {busy.folder}，请等它结束后再运行。",
                       file=sys.stderr)
                 codes.append(EXIT_REFUSED)
                 continue
             except OSError as exc:  # the output folder is a file, read-only, full, or gone
-                print(f"✘ {workbook.name}：{os_error_message(exc, args.output_dir)}", file=sys.stderr)
+                print(f"{failure_mark()} {workbook.name}：{os_error_message(exc, args.output_dir)}", file=sys.stderr)
                 codes.append(EXIT_REFUSED)
                 continue
             codes.append(print_summary(summary))
@@ -168,7 +177,7 @@ def pdf_refused(wanted: bool) -> bool:
 
     if soffice_command() is not None:
         return False
-    print(f"✘ {LIBREOFFICE_MISSING}", file=sys.stderr)
+    print(f"{failure_mark()} {LIBREOFFICE_MISSING}", file=sys.stderr)
     return True
 
 
@@ -176,6 +185,12 @@ def add_pdf_option(command: argparse.ArgumentParser) -> None:
     """`--pdf`, shared by `run` and `serve`."""
     command.add_argument("--pdf", action="store_true",
                          help="同时为每份报告和部门汇总报告生成 PDF（放在 pdf/ 中并打包），需要安装 LibreOffice")
+
+
+def add_max_runs_option(command: argparse.ArgumentParser) -> None:
+    """`--max-runs N`, shared by `serve` and `web`."""
+    command.add_argument("--max-runs", type=int, default=2, metavar="N",
+                         help="同时处理的工作簿数上限（默认 2；每个处理进程常驻内存，处理大工作簿时按内存调整）")
 
 
 def add_profile_option(command: argparse.ArgumentParser) -> None:
@@ -209,7 +224,8 @@ def command_check_template(args: argparse.Namespace) -> int:
     for path in args.templates:
         check = check_template_file(path)
         for line in report_lines(check):
-            print(line, file=sys.stdout if check.ok else sys.stderr)
+            stream = sys.stdout if check.ok else sys.stderr
+            print(with_marks(line, stream), file=stream)
         codes.append(EXIT_OK if check.ok else EXIT_REFUSED)
     return max(codes)
 
@@ -221,22 +237,22 @@ def command_blank(args: argparse.Namespace) -> int:
 
     target: Path = args.file or Path(blank.DEFAULT_BLANK_NAME)
     if target.suffix.lower() != ".xlsx":
-        print(f"✘ 文件名应以 .xlsx 结尾：{target}", file=sys.stderr)
+        print(f"{failure_mark()} 文件名应以 .xlsx 结尾：{target}", file=sys.stderr)
         return EXIT_REFUSED
     if target.is_dir():
-        print(f"✘ {target} 是一个文件夹，请写出文件名，如 {target / blank.DEFAULT_BLANK_NAME}", file=sys.stderr)
+        print(f"{failure_mark()} {target} 是一个文件夹，请写出文件名，如 {target / blank.DEFAULT_BLANK_NAME}", file=sys.stderr)
         return EXIT_REFUSED
     if target.exists() and not args.force:
-        print(f"✘ 文件已存在：{target}。要覆盖它请加 --force，或换一个文件名。", file=sys.stderr)
+        print(f"{failure_mark()} 文件已存在：{target}。要覆盖它请加 --force，或换一个文件名。", file=sys.stderr)
         return EXIT_REFUSED
     templates = blank.template_names(args.templates_dir or Settings().templates_dir)
     try:  # a temporary file renamed into place: an existing file is replaced whole or not at all
         atomic_write(target, blank.workbook_bytes(blank.blank_workbook(templates)))
     except OSError as exc:
-        print(f"✘ 无法写入 {target}（{os_error_reason(exc)}）。请检查文件夹是否存在、可写、磁盘是否已满。",
+        print(f"{failure_mark()} 无法写入 {target}（{os_error_reason(exc)}）。请检查文件夹是否存在、可写、磁盘是否已满。",
               file=sys.stderr)
         return EXIT_REFUSED
-    print(f"✔ 已生成空白填报工作簿：{target}")
+    print(f"{success_mark()} 已生成空白填报工作簿：{target}")
     print(f"  先看“填报说明”表；填好后运行 perfreport run {target}")
     return EXIT_OK
 
@@ -246,36 +262,6 @@ def write_timings(path: Path, summary) -> None:  # noqa: ANN001 - steps.RunSumma
     record = {"workbook": summary.workbook.name, "projects": summary.counts.projects, **summary.timings}
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-class ProgressBar(logging.Handler):
-    """Draws the flow's progress log records (`extra={"progress": (done, total)}`) as a bar."""
-
-    def __init__(self, stream: TextIO) -> None:
-        super().__init__()
-        self.stream = stream
-
-    def emit(self, record: logging.LogRecord) -> None:
-        progress = getattr(record, "progress", None)
-        if not progress:
-            return
-        done, total = progress
-        filled = int(30 * done / max(total, 1))
-        end = "\n" if done >= total else ""
-        self.stream.write(f"\r  生成报告 [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}{end}")
-        self.stream.flush()
-
-
-@contextmanager
-def console_progress() -> Iterator[None]:
-    """Show render progress on the console while the flow's own console logging stays off."""
-    logger = logging.getLogger("prefect.flow_runs")
-    handler = ProgressBar(sys.stderr)
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -326,6 +312,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--cron", default=None, metavar="CRON", help="年度计划的 cron 表达式（默认 \"0 8 15 1 *\"）")
     serve.add_argument("--timezone", default=None, help="计划所用时区（默认 Asia/Shanghai）")
     serve.add_argument("--poll-seconds", type=float, default=None, help="检查输入文件夹的间隔秒数（默认 5）")
+    serve.add_argument("--settle-seconds", type=float, default=2.0,
+                       help="新文件须保持不变的秒数，防止处理尚未复制完的文件（默认 2；网络共享文件夹不要调小）")
+    add_max_runs_option(serve)
     add_profile_option(serve)
     add_pdf_option(serve)
     serve.set_defaults(handler=command_serve)
@@ -343,6 +332,7 @@ def parser() -> argparse.ArgumentParser:
     web.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1，只有本机可以访问）")
     web.add_argument("--port", type=int, default=8000, help="端口（默认 8000）")
     web.add_argument("--max-upload-mb", type=int, default=200, help="上传文件大小上限，MB（默认 200）")
+    add_max_runs_option(web)
     web.add_argument("--no-watch", action="store_true",
                      help="不在本进程中处理上传的工作簿（由同一文件夹上的 perfreport serve 处理）")
     web.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
@@ -374,30 +364,58 @@ def parser() -> argparse.ArgumentParser:
     blank.add_argument("--templates-dir", type=Path, default=None, metavar="DIR",
                        help="“模板”下拉选项列出此文件夹中的 .docx 模板（默认 templates/）")
     blank.set_defaults(handler=command_blank)
+    notify = sub.add_parser("notify", help="工作簿有错误或被拒收时发通知（企业微信、钉钉群机器人或其他 Webhook）",
+                            description="在已配置的 Prefect 服务器上创建（或替换）通知块和自动化，详见 docs/notify.md。",
+                            epilog="Example:\n  perfreport notify --webhook 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…'",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    notify.add_argument("--webhook", required=True, metavar="URL", help="群机器人或其他服务的 Webhook 地址")
+    notify.add_argument("--kind", choices=("wecom", "dingtalk", "generic"), default="wecom",
+                        help="消息格式：wecom 企业微信、dingtalk 钉钉（默认 wecom）、generic 通用 JSON")
+    notify.set_defaults(handler=command_notify)
     return top
+
+
+def command_notify(args: argparse.Namespace) -> int:
+    """`perfreport notify`: the webhook notification, configured on the Prefect server (notify.py)."""
+    from pipeline.serve import notify
+
+    api = notify.configured_api()
+    if api is None:
+        print("✘ 需要一个 Prefect 服务器：设置 PREFECT_API_URL（或 prefect config set PREFECT_API_URL=…）", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        notify.configure(args.webhook, args.kind)
+    except notify.NotifyRefused as exc:
+        print(f"✘ {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"✔ 已在 {api} 上创建通知「{notify.AUTOMATION_NAME}」：工作簿有错误、被拒收或运行中断时发送到 {args.webhook}")
+    return EXIT_OK
 
 
 def command_serve(args: argparse.Namespace) -> int:
     """`perfreport serve`: the served deployment and the hot folder, until interrupted."""
-    if not os.environ.get("PREFECT_API_URL"):
-        print("✘ perfreport serve 需要一个 Prefect 服务器：先运行 prefect server start，"
-              "再设置 PREFECT_API_URL=http://127.0.0.1:4200/api", file=sys.stderr)
+    apply_prefect_defaults()
+    from pipeline.serve.warm import configured_api_url
+
+    if configured_api_url() is None:  # Prefect's settings: env, .env, prefect.toml, profile
+        print(f"{failure_mark()} perfreport serve 需要一个 Prefect 服务器：先运行 prefect server start，再运行 "
+              "prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api（或设置同名环境变量）", file=sys.stderr)
         return EXIT_REFUSED
     if pdf_refused(args.pdf):
         return EXIT_REFUSED
     if not args.input_dir.is_dir():
         # Not refused: at boot a share may be mounted after the service starts, and a service
         # that exits would be restarted until systemd gives up. The watcher waits for it.
-        print(f"⚠ 输入文件夹目前不存在或无法访问：{args.input_dir}；它出现后自动开始处理", file=sys.stderr)
+        print(f"{warning_mark()} 输入文件夹目前不存在或无法访问：{args.input_dir}；它出现后自动开始处理", file=sys.stderr)
     profile = chosen_profile(args.profile)  # refused here, not in every run the deployment starts
-    apply_prefect_defaults()
     from pipeline.serve import deploy, watcher
 
     print(f"正在监视 {args.input_dir}，输出到 {args.output_dir}，按「{profile.name}」评分规则"
           f"{'，同时生成 PDF' if args.pdf else ''}（按 Ctrl+C 停止）", flush=True)
     deploy.serve(args.input_dir, args.output_dir, args.cron or deploy.ANNUAL_CRON,
                   args.timezone or deploy.TIMEZONE, args.poll_seconds or watcher.POLL_SECONDS,
-                  profile=profile_reference(args.profile), pdf=args.pdf)
+                  profile=profile_reference(args.profile), pdf=args.pdf, max_runs=args.max_runs,
+                  settle_seconds=args.settle_seconds)
     return EXIT_OK
 
 
@@ -408,28 +426,28 @@ def command_web(args: argparse.Namespace) -> int:
     from pipeline.serve.webguard import host_and_port, is_loopback, public_origin
 
     if not is_loopback(args.host) and token is None:
-        print(f"✘ 在 {args.host} 上提供网页时，其他电脑也能访问：请先设置访问令牌，例如\n"
+        print(f"{failure_mark()} 在 {args.host} 上提供网页时，其他电脑也能访问：请先设置访问令牌，例如\n"
               f"  {WEB_TOKEN_ENV}=$(openssl rand -hex 16) perfreport web --host {args.host}", file=sys.stderr)
         return EXIT_REFUSED
     if token is not None and len(token) < MIN_TOKEN_CHARS:
-        print(f"✘ 访问令牌太短：至少 {MIN_TOKEN_CHARS} 个字符。", file=sys.stderr)
+        print(f"{failure_mark()} 访问令牌太短：至少 {MIN_TOKEN_CHARS} 个字符。", file=sys.stderr)
         return EXIT_REFUSED
     if args.max_upload_mb < 1:
-        print("✘ --max-upload-mb 至少为 1。", file=sys.stderr)
+        print(f"{failure_mark()} --max-upload-mb 至少为 1。", file=sys.stderr)
         return EXIT_REFUSED
-    if args.max_connections < 1:
-        print("✘ --max-connections 至少为 1。", file=sys.stderr)
+    if args.max_connections < 1 or args.max_runs < 1:
+        print(f"{failure_mark()} --max-connections 和 --max-runs 至少为 1。", file=sys.stderr)
         return EXIT_REFUSED
     hosts = [*args.allowed_host, *(os.environ.get(WEB_HOSTS_ENV) or "").split(",")]
     hosts = [host.strip() for host in hosts if host.strip()]
     wrong = [host for host in hosts if host_and_port(host) is None]
     if wrong:
-        print(f"✘ 主机名无效：{'、'.join(wrong)}（应为 NAME 或 NAME:PORT，如 reports.example.gov.cn）。", file=sys.stderr)
+        print(f"{failure_mark()} 主机名无效：{'、'.join(wrong)}（应为 NAME 或 NAME:PORT，如 reports.example.gov.cn）。", file=sys.stderr)
         return EXIT_REFUSED
     public_url = args.public_url or os.environ.get(WEB_PUBLIC_URL_ENV) or None
     if public_url is not None and (public_origin(public_url) is None
                                    or urlsplit(public_url).path not in ("", "/")):
-        print(f"✘ 对外网址无效：{public_url}（应为 http:// 或 https:// 加主机名，不带路径，"
+        print(f"{failure_mark()} 对外网址无效：{public_url}（应为 http:// 或 https:// 加主机名，不带路径，"
               "如 https://reports.example.gov.cn）。", file=sys.stderr)
         return EXIT_REFUSED
     apply_prefect_defaults()
@@ -438,7 +456,7 @@ def command_web(args: argparse.Namespace) -> int:
     settings = WebSettings(input_dir=args.input_dir, output_dir=args.output_dir, token=token,
                            max_upload_bytes=args.max_upload_mb * 1024 * 1024, watch=not args.no_watch,
                            port=args.port, allowed_hosts=tuple(hosts), public_url=public_url,
-                           secure_cookie=args.secure_cookie,
+                           secure_cookie=args.secure_cookie, max_runs=args.max_runs,
                            max_connections=args.max_connections, **timeouts)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     address = public_url.rstrip("/") + "/" if public_url else f"http://{shown}:{args.port}/"
@@ -446,13 +464,14 @@ def command_web(args: argparse.Namespace) -> int:
     try:
         serve_web(settings, args.host, args.port)
     except OSError as exc:  # the port is taken, or the address is not this machine's
-        print(f"✘ 无法在 {args.host}:{args.port} 上提供网页：{exc.strerror or exc}", file=sys.stderr)
+        print(f"{failure_mark()} 无法在 {args.host}:{args.port} 上提供网页：{exc.strerror or exc}", file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `perfreport` console script."""
+    never_failing_streams()
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
@@ -460,10 +479,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("已中断，未完成的输出已丢弃。", file=sys.stderr)
         return 130
     except PerfreportError as exc:  # e.g. TemplateInvalid: a named error the user can fix
-        print(f"✘ {exc}", file=sys.stderr)
+        print(f"{failure_mark()} {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except Exception as exc:  # the last line of defence: never a traceback for the user
-        print(f"✘ 内部错误：{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"{failure_mark()} 内部错误：{type(exc).__name__}: {exc}", file=sys.stderr)
         print("  请把这条信息和所用的工作簿交给维护人员。", file=sys.stderr)
         return EXIT_INTERNAL
 

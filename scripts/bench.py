@@ -13,7 +13,9 @@ alone and with the pipeline's reader, and serve the largest run's page of `perfr
 its cache; then load the real `perfreport web` server (requests per second of the listing and of a 3,000-project
 run's page, its memory after 10,000 requests; `--web-only` for just that); and the PDF copies' throughput on
 200 projects, batched on every core against one LibreOffice call per report (`--pdf-only`). Last, each target
-of the speed issue with its figure.
+of the speed issue with its figure. First of all, the example workbook's waits (scripts/latency.py:
+`perfreport run` embedded and with a Prefect server, uploads through `web`, drops through `serve`;
+`--latency-only` for just those).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))  # tests.processes: the child-process helpers of the tests
 
+from latency import latency_lines  # noqa: E402
 from make_synthetic import write_synthetic_workbook  # noqa: E402
 
 from pipeline.config import Settings  # noqa: E402
@@ -389,12 +392,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-checkout", type=Path, default=REPO,
                         help="the checkout whose `perfreport web` is loaded (e.g. a worktree of an older commit)")
     parser.add_argument("--pdf-only", action="store_true", help="only the PDF throughput, on 200 projects")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="only the example workbook's waits: run, run with a server, web uploads, serve drops")
     parser.add_argument("--render-only", action="store_true",
                         help="only docxtpl against the compiled template, on the smallest size's workbook")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
 
     print(f"Machine: {machine()}")
+    print("\nThe example workbook (7 projects), as an officer waits for it:")
+    for line in latency_lines(args.work):
+        print(f"  {line}", flush=True)
+    if args.latency_only:
+        return 0
     if args.web_only:
         print(web_load_line(web_load(args.work, args.web_checkout), args.web_checkout))
         return 0

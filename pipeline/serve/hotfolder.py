@@ -27,7 +27,7 @@ import errno
 import json
 import os
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -144,21 +144,24 @@ def is_complete_zip(path: Path) -> bool:
 
 
 def ready(previous: Observations, current: Observations, now: float,
-          settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> list[Path]:
+          settle_seconds: float = DEFAULT_SETTLE_SECONDS, settled: Collection[str] = ()) -> list[Path]:
     """The workbooks complete at `now`: seen unchanged by two polls at least `settle_seconds`
     apart, and a whole zip. In name order.
 
     Size and time alone are not enough: a stalled network copy holds both still for as long as
     it stalls. A file already hashed while unchanged was a whole zip then, so it is not reread.
+    The names in `settled` need no second look: files this service itself renamed into place
+    whole (an upload of the web page), which no copy can still be writing.
     """
     found: list[Path] = []
     for name, seen in sorted(current.items()):
         before = previous.get(name)
-        if before is None or not is_unchanged(before, seen):
-            continue
-        if now - before.first_seen < settle_seconds:
-            continue
-        if before.sha256 is not None or is_complete_zip(seen.path):
+        if name not in settled:
+            if before is None or not is_unchanged(before, seen):
+                continue
+            if now - before.first_seen < settle_seconds:
+                continue
+        if seen.sha256 is not None or is_complete_zip(seen.path):
             found.append(seen.path)
     return found
 
@@ -177,11 +180,12 @@ class Poll:
 
 
 def poll(folder: Path, previous: Observations, now: float,
-         settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> Poll:
-    """Scan `folder` at `now`; the ready workbooks come with their content hash filled in."""
+         settle_seconds: float = DEFAULT_SETTLE_SECONDS, settled: Collection[str] = ()) -> Poll:
+    """Scan `folder` at `now`; the ready workbooks come with their content hash filled in.
+    `settled`: names known to be complete (see `ready`)."""
     current = carried_over(previous, scan(folder, now))
     hashed: list[Path] = []
-    for path in ready(previous, current, now, settle_seconds):
+    for path in ready(previous, current, now, settle_seconds, settled):
         seen = current[path.name]
         if seen.sha256 is None:
             try:

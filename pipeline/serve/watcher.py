@@ -2,17 +2,21 @@
 `hotfolder` and, for each workbook that arrives complete and whose content was not processed yet,
 archives the earlier outputs and starts a run with the run starter it was given.
 
-`serve` gives it the served deployment (`deploy.run_for_file`), `web` a `perfreport run` child
-process (`run_in_child_process`). This module does not import Prefect.
+`serve` and `web` give it their warm workers (`warm.WarmRunner`); `run_in_child_process` (a
+`perfreport run` child per workbook) is the fallback. This module does not import Prefect.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -46,8 +50,9 @@ def run_in_child_process(workbook: Path, input_dir: Path, output_dir: Path,
     command = [sys.executable, "-m", "pipeline", "run", str(workbook.resolve()),
                "--output-dir", str(output_dir.resolve()), *(["--profile", profile] if profile else []),
                *(["--pdf"] if pdf else [])]
+    # UTF-8 whatever the console's encoding (GBK on Chinese Windows): its "✘" lines are read back here.
     done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", errors="replace",
-                          check=False)
+                          check=False, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     lines = [line.removeprefix("✘").strip() for line in done.stderr.splitlines() if line.startswith("✘")]
     outcome = next((status for status, code in EXIT_CODES.items() if code == done.returncode), Status.FAILED)
     return outcome, (lines[0] if lines else "")
@@ -74,14 +79,48 @@ def refusal(workbook: Path) -> tuple[str, str] | None:
 RETRY_MAX_SECONDS = 60.0
 
 
+class SettledNames:
+    """Names of workbooks known to be complete as they are (the web page renamed an upload into
+    place whole), which the next poll takes without waiting for them to settle. Thread-safe."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.names: set[str] = set()
+
+    def add(self, name: str) -> None:
+        with self.guard:
+            self.names.add(name)
+
+    def discard(self, names: Iterable[str]) -> None:
+        with self.guard:
+            self.names.difference_update(names)
+
+    def snapshot(self) -> frozenset[str]:
+        with self.guard:
+            return frozenset(self.names)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    """How the watcher works: how often it looks, how long a file must stay still, how many
+    workbooks run at once, and which names are known complete."""
+
+    poll_seconds: float = POLL_SECONDS
+    settle_seconds: float = hotfolder.DEFAULT_SETTLE_SECONDS
+    max_runs: int = 1
+    settled: SettledNames | None = None
+
+
 def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
                  poll_seconds: float = POLL_SECONDS, start_run: RunStarter = run_in_child_process,
-                 wake: threading.Event | None = None) -> None:
+                 wake: threading.Event | None = None, options: WatchOptions | None = None) -> None:
     """Poll `input_dir` until `stop` is set, starting one run per new or corrected workbook.
 
     Setting `wake` polls at once instead of at the next interval (the web page does after an
     upload). Only one watcher per output folder: a second one (say `web` beside `serve`) logs
-    that the folder is watched already and returns, so no workbook is ever run twice.
+    that the folder is watched already and returns, so no workbook is ever run twice. Up to
+    `options.max_runs` workbooks run at once (each its own output folder, so never one folder
+    twice); the folder is still polled while they run.
 
     It never ends on its own: an input folder that does not exist yet, a share that disappears
     for a while or a process out of file handles is logged once, shown on the web page
@@ -89,12 +128,13 @@ def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
     """
     logger = OnceLogger(logging.getLogger("perfreport.hotfolder"))
     wake = wake or threading.Event()
+    options = replace(options or WatchOptions(), poll_seconds=poll_seconds)
     failures = 0
     while not stop.is_set():
         try:
             with held_lock(output_dir / hotfolder.WATCHER_LOCK_NAME):
                 logger.info("watching", "watching %s", input_dir)
-                poll_until_stopped(input_dir, output_dir, stop, poll_seconds, start_run, wake, logger)
+                poll_until_stopped(input_dir, output_dir, stop, options, start_run, wake, logger)
             return
         except OutputBusy:
             logger.warning("busy", "%s 已由另一个 perfreport 进程监视，本进程不再重复处理", input_dir)
@@ -147,43 +187,64 @@ def retry_seconds(poll_seconds: float, failures: int) -> float:
     return min(RETRY_MAX_SECONDS, poll_seconds * 2 ** min(failures - 1, 10))
 
 
-def poll_until_stopped(input_dir: Path, output_dir: Path, stop: threading.Event, poll_seconds: float,
+def poll_until_stopped(input_dir: Path, output_dir: Path, stop: threading.Event, options: WatchOptions,
                        start_run: RunStarter, wake: threading.Event, logger: OnceLogger) -> None:
-    """The watcher's loop, run while holding the watcher lock."""
+    """The watcher's loop, run while holding the watcher lock; runs go to a pool of
+    `options.max_runs` threads, and this loop waits for them before it returns."""
     state_file = hotfolder.state_path(output_dir)
     previous: hotfolder.Observations = {}
     failures = 0
+    settled = options.settled or SettledNames()
     hotfolder.save_health(output_dir, None)  # what a watcher killed earlier may have left
-    while not stop.is_set():
-        try:
-            polled = hotfolder.poll(input_dir, previous, time.monotonic())
-        except OSError as exc:  # the folder is missing, unmounted, or no handle is left to list it
-            failures += 1
-            problem = f"无法读取输入文件夹 {input_dir}（{os_error_reason(exc)}），恢复后将自动继续"
-            logger.error("poll", "%s", problem)
-            hotfolder.save_health(output_dir, problem)
-            wake.wait(retry_seconds(poll_seconds, failures))
-            wake.clear()
-            continue
-        if failures:
-            failures = 0
-            logger.forget("poll")
-            logger.info("poll", "输入文件夹 %s 已恢复，继续自动处理", input_dir)
-            hotfolder.save_health(output_dir, None)
-        previous = polled.observations
-        for path in polled.ready:
-            if stop.is_set():
-                return
-            sha256 = polled.observations[path.name].sha256 or ""
+    running: dict[str, Future[None]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, options.max_runs), thread_name_prefix="perfreport-run") as pool:
+        while not stop.is_set():
+            known = settled.snapshot()
             try:
-                run_if_needed(path, sha256, input_dir, output_dir, state_file, start_run, logger)
-            except OSError as exc:  # the output folder (state, archive) failed: the next poll tries again
-                logger.error(f"file:{path.name}", "%s：无法处理（%s），稍后重试", path.name, os_error_reason(exc))
-            except Exception as exc:  # noqa: BLE001 - another run writing its outputs, the deployment
-                # not registered yet: tried again at the next poll (the file stays hashed meanwhile).
-                logger.warning(f"file:{path.name}", "%s: run not started (%s); trying again", path.name, exc)
-        wake.wait(poll_seconds)
-        wake.clear()
+                polled = hotfolder.poll(input_dir, previous, time.monotonic(), options.settle_seconds, known)
+            except OSError as exc:  # the folder is missing, unmounted, or no handle is left to list it
+                failures += 1
+                problem = f"无法读取输入文件夹 {input_dir}（{os_error_reason(exc)}），恢复后将自动继续"
+                logger.error("poll", "%s", problem)
+                hotfolder.save_health(output_dir, problem)
+                wake.wait(retry_seconds(options.poll_seconds, failures))
+                wake.clear()
+                continue
+            if failures:
+                failures = 0
+                logger.forget("poll")
+                logger.info("poll", "输入文件夹 %s 已恢复，继续自动处理", input_dir)
+                hotfolder.save_health(output_dir, None)
+            previous = polled.observations
+            running = {name: future for name, future in running.items() if not future.done()}
+            for path in polled.ready:
+                if stop.is_set():
+                    return
+                if path.name in running:  # its run is under way; the next poll after it tells
+                    continue
+                sha256 = polled.observations[path.name].sha256 or ""
+                running[path.name] = pool.submit(run_logged, path, sha256, input_dir, output_dir, state_file,
+                                                 start_run, logger)
+            settled.discard(path.name for path in polled.ready)
+            wake.wait(options.poll_seconds)
+            wake.clear()
+
+
+def run_logged(path: Path, sha256: str, input_dir: Path, output_dir: Path, state_file: Path,
+               start_run: RunStarter, logger: OnceLogger) -> None:
+    """`run_if_needed` in a run thread, with what can go wrong logged: the file stays hashed and
+    the next poll tries again."""
+    try:
+        run_if_needed(path, sha256, input_dir, output_dir, state_file, start_run, logger)
+    except OSError as exc:  # the output folder (state, archive) failed: the next poll tries again
+        logger.error(f"file:{path.name}", "%s：无法处理（%s），稍后重试", path.name, os_error_reason(exc))
+    except Exception as exc:  # noqa: BLE001 - another run writing its outputs, the warm workers
+        # still starting: tried again at the next poll.
+        logger.warning(f"file:{path.name}", "%s: run not started (%s); trying again", path.name, exc)
+
+
+# Runs of different workbooks end at any time; each records its outcome into the one state file.
+STATE_LOCK = threading.Lock()
 
 
 def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, state_file: Path,
@@ -215,5 +276,7 @@ def run_if_needed(path: Path, sha256: str, input_dir: Path, output_dir: Path, st
         hotfolder.archive_previous_outputs(output_dir, path)
         outcome, message = refusal(path) or start_run(path, input_dir, output_dir, chosen or None, pdf=bool(pdf))
     logger.forget(f"file:{path.name}")
-    hotfolder.save_state(state_file, hotfolder.with_run(state, path.name, sha256, outcome, datetime.now(),
-                                                        message, chosen or "", bool(pdf)))
+    with STATE_LOCK:  # read again: runs of other workbooks may have recorded theirs meanwhile
+        latest = hotfolder.load_state(state_file)
+        hotfolder.save_state(state_file, hotfolder.with_run(latest, path.name, sha256, outcome, datetime.now(),
+                                                            message, chosen or "", bool(pdf)))

@@ -11,8 +11,9 @@ with it (`profilechoice.py`): only a profile the page offered is accepted, and t
 gets it as `--profile`; so does the "同时生成 PDF" checkbox (`--pdf`), offered only where LibreOffice
 is installed. A workbook already there under that name is first
 copied to output/_archive/, since it is the office's own file. When no other perfreport process
-watches the input folder, this one does (`watcher.watch_folder`, one `perfreport run` process per
-file).
+watches the input folder, this one does (`watcher.watch_folder`), and runs each workbook as a
+Prefect flow run in one of its warm worker processes (`warm.WarmRunner`): an upload is taken at
+once, without the settling wait a copied file needs, and its reports are there in about a second.
 
 Access: on loopback by default, open, but only to requests whose Host is a loopback name with the
 listening port (a page of another site whose name was re-pointed at 127.0.0.1 — DNS rebinding —
@@ -54,6 +55,7 @@ from pipeline.serve.uploads import (
     upload_id,
     uploaded_name,
 )
+from pipeline.serve.warm import DEFAULT_MAX_RUNS, WarmRunner
 from pipeline.serve.webguard import (
     BODY_TIMEOUT_SECONDS,
     DEFAULT_MAX_CONNECTIONS,
@@ -73,7 +75,6 @@ from pipeline.serve.webguard import (
     security_headers,
 )
 from pipeline.write import folders
-from pipeline.write.locks import held_locks
 from pipeline.write.names import workbook_output_dir
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -96,7 +97,9 @@ class WebSettings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024
     watch: bool = True  # run the hot-folder watcher here unless another process does
     poll_seconds: float = 2.0
-    start_run: watcher.RunStarter = field(default=watcher.run_in_child_process)
+    # None: warm worker processes of this one (`warm.WarmRunner`); tests give their own.
+    start_run: watcher.RunStarter | None = None
+    max_runs: int = DEFAULT_MAX_RUNS  # workbooks processed at once
     port: int = DEFAULT_PORT  # the listening port, which a loopback Host must name
     allowed_hosts: tuple[str, ...] = ()  # Host names (NAME or NAME:PORT) accepted besides loopback ones
     public_url: str | None = None  # the address a TLS-terminating proxy serves the page at
@@ -108,25 +111,43 @@ class WebSettings:
 
 @dataclass
 class Watcher:
-    """The hot-folder watcher thread this process runs, and the event that makes it look now."""
+    """The hot-folder watcher thread this process runs, the event that makes it look now, the
+    names of uploads it may take at once, and the warm workers that run them."""
 
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
+    settled: watcher.SettledNames = field(default_factory=watcher.SettledNames)
     thread: threading.Thread | None = None
+    warm: WarmRunner | None = None
 
     def start(self, settings: WebSettings) -> None:
         """Start watching the input folder (it gives way if another process watches already)."""
+        start_run = settings.start_run
+        if start_run is None:
+            self.warm = WarmRunner(settings.max_runs)
+            self.warm.start()  # in the background: the page answers meanwhile
+            start_run = self.warm
+        options = watcher.WatchOptions(max_runs=settings.max_runs, settled=self.settled)
         self.thread = threading.Thread(
             target=watcher.watch_folder, name="perfreport-hotfolder", daemon=True,
             args=(settings.input_dir, settings.output_dir, self.stop, settings.poll_seconds),
-            kwargs={"start_run": settings.start_run, "wake": self.wake},
+            kwargs={"start_run": start_run, "wake": self.wake, "options": options},
         )
         self.thread.start()
 
+    def uploaded(self, name: str) -> None:
+        """An upload was renamed into the input folder whole: take it at the next look, now."""
+        self.settled.add(name)
+        self.wake.set()
+
     def close(self) -> None:
-        """Stop after the current run, if any."""
+        """Stop after the current runs, if any, and end the warm workers."""
         self.stop.set()
         self.wake.set()
+        if self.warm is not None:
+            if self.thread is not None:
+                self.thread.join(timeout=60)
+            self.warm.close()
 
 
 def run_url(name: str) -> str:
@@ -191,8 +212,7 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     def index_page(request: Request, status: int = 200, error: str = "",
                    chosen: str = profilechoice.AUTOMATIC, pdf: bool = False) -> HTMLResponse:
-        held = held_locks()  # one read of /proc/locks for the listing and the watcher
-        listed = runs.list_runs(settings.input_dir, settings.output_dir, cache, held)
+        listed = runs.list_runs(settings.input_dir, settings.output_dir, cache)
         # Read on every page: an administrator adds a profile by copying a file, no restart.
         return page(request, "index.html", status, runs=listed, error=error,
                     profiles=profilechoice.shipped_options(), chosen=chosen,
@@ -201,7 +221,7 @@ def create_app(settings: WebSettings) -> FastAPI:
                     # Looked up on every page: installing LibreOffice needs no restart.
                     pdf_missing="" if soffice_command() else LIBREOFFICE_MISSING,
                     busy=any(r.status == runs.RUNNING for r in listed),
-                    watcher_problem=runs.watcher_problem(settings.output_dir, held))
+                    watcher_problem=runs.watcher_problem(settings.output_dir))
 
     def too_large(scope: Scope) -> Response:
         # No run list here: this answer is given before the token is checked.
@@ -271,7 +291,7 @@ def create_app(settings: WebSettings) -> FastAPI:
                                             settings.max_upload_bytes, chosen, pdf)
         except UploadRejected as rejected:
             return index_page(request, rejected.status, f"{item.filename}：{rejected.reason}", chosen, pdf)
-        watcher.wake.set()
+        watcher.uploaded(saved.path.name)
         folder = workbook_output_dir(settings.output_dir, saved.path).name
         # The upload's own content in the address: if a later upload of the name replaces it
         # before its run, its page says so instead of showing the later one's result as its own.
@@ -280,8 +300,7 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.get("/runs/{name}", response_class=HTMLResponse)
     def run_page(request: Request, name: str) -> HTMLResponse:
-        held = held_locks()  # one read of /proc/locks for the run and the watcher
-        run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, cache, held), name)
+        run = runs.find_run(runs.list_runs(settings.input_dir, settings.output_dir, cache), name)
         if run is None:
             return page(request, "missing.html", 404, name=name)
         finished = run.status != runs.RUNNING
@@ -292,7 +311,7 @@ def create_app(settings: WebSettings) -> FastAPI:
                     same=request.query_params.get("same") == "1",
                     replaced=replaced_upload(request.query_params.get("upload"), run, settings.input_dir,
                                              settings.output_dir, cache),
-                    watcher_problem=runs.watcher_problem(settings.output_dir, held))
+                    watcher_problem=runs.watcher_problem(settings.output_dir))
 
     @app.get("/runs/{name}/files/{relative:path}")
     def download(request: Request, name: str, relative: str) -> Response:
