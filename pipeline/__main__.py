@@ -1,7 +1,5 @@
 """`python -m pipeline` runs the perfreport command line."""
 
-import sys
+from pipeline.cli import console_main
 
-from pipeline.cli import main
-
-sys.exit(main())
+console_main()

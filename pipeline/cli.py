@@ -20,6 +20,7 @@ from pipeline.config import (
     chosen_profile,
 )
 from pipeline.console import (
+    QuickExit,
     console_progress,
     failure_mark,
     never_failing_streams,
@@ -28,6 +29,7 @@ from pipeline.console import (
     with_marks,
 )
 from pipeline.errors import EXIT_CODES, PerfreportError, Severity, Status, os_error_reason
+from pipeline.inputs import workbooks_named
 
 # Kept here (not imported from serve/) so `--help` does not import prefect.
 WEB_TOKEN_ENV = "PERFREPORT_WEB_TOKEN"
@@ -51,27 +53,6 @@ CHECK_TEMPLATE_EXAMPLE = """Example:
 逐条列出模板中的问题及其位置（正文第几段、表格第几行第几列、页眉页脚）：标签语法错误、
 程序不提供的变量、不允许的写法（如 __class__）。
 退出码：0 模板没有问题；2 模板有误或无法读取。"""
-
-
-def workbooks_in(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
-    """The workbooks named by the arguments, and what is missing. A folder means its workbooks
-    by the hot folder's rule (`inputs.workbook_entries`), so `run input/`, `serve`, `web` and
-    the annual flow agree on which files those are; a file named explicitly is taken as it is."""
-    from pipeline.inputs import workbook_entries
-
-    found: list[Path] = []
-    missing: list[str] = []
-    for path in paths:
-        if path.is_dir():
-            files = [Path(entry.path) for entry in workbook_entries(path)]
-            if not files:
-                missing.append(f"文件夹 {path} 中没有 .xlsx 工作簿")
-            found.extend(files)
-        elif path.exists():
-            found.append(path)
-        else:
-            missing.append(f"找不到文件或文件夹：{path}")
-    return found, missing
 
 
 def print_summary(summary) -> int:  # noqa: ANN001 - steps.RunSummary, imported lazily with prefect
@@ -123,7 +104,7 @@ def command_run(args: argparse.Namespace) -> int:
     if pdf_refused(args.pdf):  # before any workbook is read or any folder made
         return EXIT_REFUSED
     profile = chosen_profile(args.profile)  # a bad profile is refused before any workbook is read
-    workbooks, missing = workbooks_in(args.paths or [Path("input")])
+    workbooks, missing = workbooks_named(args.paths or [Path("input")])
     for reason in missing:
         print(f"{failure_mark()} {reason}", file=sys.stderr)
     if not workbooks:
@@ -137,6 +118,11 @@ def command_run(args: argparse.Namespace) -> int:
 
     embedded = EmbeddedApi().start()  # boots beside the imports below
     from pipeline.run.flow import run_workbook  # prefect reads its settings at import
+
+    if embedded.starting:  # a second or two to spare until it answers: do the runs' first-use work
+        from pipeline.run.runtime import warm_caches
+
+        warm_caches(settings.templates_dir)
     from pipeline.write.locks import OutputBusy
 
     codes = [EXIT_REFUSED] if missing else []
@@ -487,5 +473,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def console_main() -> None:
+    """The `perfreport` console script and `python -m pipeline`: `main`, then a quick exit once
+    every exit handler has run (`console.QuickExit`)."""
+    quick = QuickExit().armed()  # first: its handler must be the last to run
+    sys.exit(quick.leaving_with(main()))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -6,7 +6,7 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -40,39 +40,49 @@ def prefect_defaults_to_apply(environ: Mapping[str, str] | None = None) -> dict[
 
     Prefect ranks its sources: environment, .env, prefect.toml, pyproject.toml, the active profile,
     then its own defaults. Setting ours as environment variables unconditionally would outrank an
-    administrator's profile and prefect.toml, so a key is left alone when any source has it: a
-    Prefect setting when Prefect's own settings model reports the field as given, and a logging
-    key (read by Prefect's logging setup from the environment only) when the environment has it.
+    administrator's profile and prefect.toml, so a key is left alone when any source has it.
     """
+    given = prefect_settings_given(PREFECT_DEFAULTS, environ)
+    return {key: value for key, value in PREFECT_DEFAULTS.items() if key not in given}
+
+
+def prefect_settings_given(keys: Iterable[str], environ: Mapping[str, str] | None = None) -> set[str]:
+    """Those of `keys` (e.g. "PREFECT_API_URL") that a Prefect settings source sets: for a Prefect
+    setting, Prefect's own settings model, built once from every source, reports the field as
+    given; a logging key (read by Prefect's logging setup from the environment only) when the
+    environment has it."""
     import prefect.settings
 
     source = os.environ if environ is None else environ
-    current = prefect.settings.Settings()  # built now, from every source, as Prefect ranks them
-    missing: dict[str, str] = {}
-    for key, value in PREFECT_DEFAULTS.items():
-        setting = getattr(prefect.settings, key, None)
-        accessor = getattr(setting, "accessor", None)
-        if accessor is None:  # not a settings field: the environment is its only source
-            if key not in source:
-                missing[key] = value
-            continue
-        *parents, name = str(accessor).split(".")
-        model = current
-        for parent in parents:
-            model = getattr(model, parent)
-        if name not in model.model_fields_set and key not in source:
-            missing[key] = value
-    return missing
+    current = prefect.settings.Settings()
+    given: set[str] = set()
+    for key in keys:
+        accessor = getattr(getattr(prefect.settings, key, None), "accessor", None)
+        if key in source:
+            given.add(key)
+        elif accessor is not None:  # else not a settings field: the environment is its only source
+            *parents, name = str(accessor).split(".")
+            model = current
+            for parent in parents:
+                model = getattr(model, parent)
+            if name in model.model_fields_set:
+                given.add(key)
+    return given
 
 
 def apply_prefect_defaults(environ: dict[str, str] | None = None) -> None:
     """Set the product's Prefect defaults in the environment where no Prefect source sets them."""
     target = os.environ if environ is None else environ
     target.update(prefect_defaults_to_apply(target))
+    if environ is None:
+        refresh_prefect_settings()  # reading the sources above imported Prefect, which read them then
+
+
+def refresh_prefect_settings() -> None:
+    """Have Prefect read its settings again after this process changed the environment: it
+    reads them once, when it is imported."""
     context = sys.modules.get("prefect.context")
-    if environ is None and context is not None:
-        # Prefect built its settings when it was imported (reading the sources above did that):
-        # have it read the environment again.
+    if context is not None:
         context.refresh_global_settings_context()
 
 

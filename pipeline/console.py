@@ -10,8 +10,11 @@ plain line every tenth of the way.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import io
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,3 +151,34 @@ def console_progress() -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
+
+
+class QuickExit:
+    """Leave the process, once every exit handler has run, without the interpreter's teardown of
+    every module it imported: after a run that is pandas, pandera, Prefect and their kin, 0.6 s of
+    freeing memory the system reclaims at once anyway (measured on the example against a Prefect
+    server: 4.5 s → 3.9 s).
+
+    Exit handlers run last-registered first, so `armed()` must be called before anything else
+    registers one: Prefect's, which send the last logs and events to its API, then run before this
+    one. The logging module registered its own at import, earlier; `leave` does its work itself.
+    """
+
+    def __init__(self) -> None:
+        self.code = 0
+
+    def armed(self) -> QuickExit:
+        atexit.register(self.leave)
+        return self
+
+    def leaving_with(self, code: int) -> int:
+        """Remember the exit code `leave` exits with, and return it for `sys.exit`."""
+        self.code = code
+        return code
+
+    def leave(self) -> None:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a closed pipe: nothing more can reach it
+                stream.flush()
+        os._exit(self.code)

@@ -8,7 +8,7 @@ refused later by its content (`pipeline.xlsx.refusal`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 WORKBOOK_SUFFIX = ".xlsx"
@@ -48,3 +48,21 @@ def workbook_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
             if is_workbook_name(entry.name) and is_file_in_folder(entry):
                 yield entry
 
+
+def workbooks_named(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """The workbooks named by the arguments, and what is missing. A folder means its workbooks
+    by the hot folder's rule (`inputs.workbook_entries`), so `run input/`, `serve`, `web` and
+    the annual flow agree on which files those are; a file named explicitly is taken as it is."""
+    found: list[Path] = []
+    missing: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            files = [Path(entry.path) for entry in workbook_entries(path)]
+            if not files:
+                missing.append(f"文件夹 {path} 中没有 .xlsx 工作簿")
+            found.extend(files)
+        elif path.exists():
+            found.append(path)
+        else:
+            missing.append(f"找不到文件或文件夹：{path}")
+    return found, missing

@@ -24,7 +24,7 @@ from pipeline.run.flow import TASK_OPTIONS
 from pipeline.run.outcomes import retry_on_os_error
 from pipeline.write.names import REPORTS_DIR
 from tests.conftest import valid_sheets, write_workbook
-from tests.prefectapi import events_named, flow_runs_named, server_env, task_runs_of
+from tests.prefectapi import api, events_named, flow_runs_named, server_env, task_runs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENT_SECONDS = 60  # the server writes events in the background
@@ -71,6 +71,10 @@ def test_a_run_is_named_after_its_workbook_and_its_render_tasks_are_numbered(
     assert flow_run["state"]["message"] == "成功：2 个项目，生成 2 份报告，1 条警告"  # type: ignore[index]
     tasks = task_runs_of(prefect_server, str(flow_run["id"]))
     assert sorted(str(t["name"]) for t in tasks) == ["写出汇总与清单", "渲染报告 1/2", "渲染报告 2/2", "读取校验并准备渲染"]
+    # The run's last log lines reached the server before the process left (it skips its teardown).
+    logs = api(prefect_server, "/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run["id"]]}}})
+    assert "Finished in state Completed('成功：2 个项目，生成 2 份报告，1 条警告')" in [
+        entry["message"] for entry in logs]  # type: ignore[union-attr, index]
     [event] = own_events(prefect_server, "perfreport.workbook.succeeded", name)
     assert event["payload"] == {"workbook": name, "status": "success", "projects": 2, "reports": 2, "errors": 0,
                                 "warnings": 1, "output_dir": str(tmp_path / "out" / Path(name).stem),

@@ -231,3 +231,18 @@ def test_serve_without_any_prefect_server_configured_is_refused_with_how_to_conf
     assert done.returncode == 2
     assert "prefect config set PREFECT_API_URL" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("given", "inside"), [(None, "None"), ("45", "45")])
+def test_flow_heartbeats_are_off_unless_a_settings_source_asks_for_them(
+        tmp_path: Path, given: str | None, inside: str) -> None:
+    home = profile_home(tmp_path, {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": given} if given else {})
+    script = ("from pipeline.config import apply_prefect_defaults\n"
+              "apply_prefect_defaults()\n"
+              "from prefect.settings import get_current_settings\n"
+              "from pipeline.run.runtime import heartbeats_unless_asked\n"
+              "with heartbeats_unless_asked():\n"
+              "    print(get_current_settings().flows.heartbeat_frequency)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={**server_env(home), "PYTHONPATH": str(ROOT)}, timeout=120, check=True)
+    assert done.stdout.strip() == inside  # a profile's value is kept; none given: no heartbeat thread

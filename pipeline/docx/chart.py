@@ -47,6 +47,12 @@ def cjk_family() -> str | None:
     return next((name for name in sorted(installed) if "CJK" in name), None)
 
 
+def load_canvas() -> None:
+    """Import the parts of matplotlib `chart_png` draws with (half a second), ahead of need."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+
 def short_label(label: str) -> str:
     """A bar label that fits beside the bars."""
     return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"

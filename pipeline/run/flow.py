@@ -186,7 +186,7 @@ def run_workbook(workbook: Path, settings: Settings) -> RunSummary:
     refused = folders.output_folder_refusal(settings.output_dir, workbook)
     if refused is not None:
         return RunSummary(workbook, Status.REFUSED, None, message=refused)
-    with output_lock(workbook_output_dir(settings.output_dir, workbook)):
+    with output_lock(workbook_output_dir(settings.output_dir, workbook)), runtime.heartbeats_unless_asked():
         state = report_workbook.with_options(task_runner=runtime.task_runner(settings))(
             workbook, settings, return_state=True)
         result = state.result(raise_on_failure=False)

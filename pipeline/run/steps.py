@@ -231,10 +231,12 @@ def run_date(environ: Mapping[str, str], now: datetime | None = None) -> date:
 
 
 def check_templates(names: Iterable[str], settings: Settings) -> str | None:
-    """None when every named template is usable, else the reason in Chinese."""
+    """None when every named template is usable, else the reason in Chinese. Compiled into this
+    process's cache: a run that renders in its own process (a small workbook, a warm worker)
+    then renders with them without checking them again."""
     try:
         for name in sorted(set(names)):
-            checked_template(settings.templates_dir / name)
+            compiled_template(settings.templates_dir / name)
     except TemplateInvalid as exc:
         return str(exc)
     return None

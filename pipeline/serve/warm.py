@@ -24,7 +24,6 @@ Workers are started with "spawn" so that no lock or thread of the serving proces
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -80,13 +79,9 @@ def worker_main(conn: Connection, environ: Mapping[str, str]) -> None:
     os.environ.update(environ)
     import pipeline.run.flow  # noqa: F401 - the 2 s of imports (Prefect, pandera), paid once per worker
     from pipeline.config import Settings
-    from pipeline.run import steps
+    from pipeline.run.runtime import warm_caches
 
-    for template in sorted(Settings().templates_dir.glob("*.docx")):
-        # A template that does not compile is refused by the run that uses it, with its reasons.
-        with contextlib.suppress(PerfreportError, OSError):
-            steps.compiled_template(template)
-    warm_first_use()
+    warm_caches(Settings().templates_dir)
     conn.send(READY)
     while True:
         try:
@@ -94,17 +89,6 @@ def worker_main(conn: Connection, environ: Mapping[str, str]) -> None:
         except (EOFError, OSError):  # the serving process closed the pipe or ended
             return
         conn.send(job_outcome(job))
-
-
-def warm_first_use() -> None:
-    """Load now what a run would load on its first use: matplotlib and the installed fonts (the
-    部门汇总报告's chart, about a second), so the first workbook a worker takes is as quick as the next."""
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.figure  # noqa: F401
-
-    from pipeline.docx import chart
-
-    chart.cjk_family()
 
 
 def job_outcome(job: Job) -> tuple[str, str]:
