@@ -477,7 +477,19 @@ def console_main() -> None:
     """The `perfreport` console script and `python -m pipeline`: `main`, then a quick exit once
     every exit handler has run (`console.QuickExit`)."""
     quick = QuickExit().armed()  # first: its handler must be the last to run
-    sys.exit(quick.leaving_with(main()))
+    try:
+        code = main()
+    except SystemExit as leaving:  # argparse's usage errors (2) and --help (0)
+        code = exit_status(leaving.code)
+    sys.exit(quick.leaving_with(code))
+
+
+def exit_status(code: object) -> int:
+    """The process status `sys.exit(code)` would give: None is 0, a number itself, a message 1
+    (printed by argparse already)."""
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
 
 
 if __name__ == "__main__":

@@ -137,3 +137,10 @@ def test_the_streams_replace_what_their_encoding_lacks(tmp_path: Path) -> None:
                           check=False, timeout=60)
 
     assert done.returncode == 0 and done.stdout.decode("gbk").strip() == "预算??"
+
+
+@pytest.mark.parametrize(("args", "code"), [(["run", "--no-such-option"], 2), ([], 2), (["--help"], 0)])
+def test_the_console_script_leaves_with_argparses_status(args: list[str], code: int) -> None:
+    done = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO, capture_output=True, timeout=120)
+    assert done.returncode == code
+    assert b"Traceback" not in done.stderr

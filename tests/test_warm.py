@@ -21,11 +21,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pipeline.errors import Status
 from pipeline.serve import hotfolder, watcher
-from pipeline.serve.warm import WarmRunner
+from pipeline.serve.warm import RunNotStarted, WarmRunner
+from pipeline.write.locks import output_lock
 from tests.prefectapi import api, flow_runs_named, server_env
 from tests.processes import stop_group
 
@@ -95,6 +97,8 @@ def test_a_killed_worker_is_replaced_and_its_flow_run_set_crashed(
         return any(r["state_type"] == "RUNNING" for r in flow_runs_named(prefect_server, big.name))
 
     wait_for(running, WAIT_SECONDS, "the big workbook's flow run to be RUNNING")
+    wait_for(lambda: psutil.Process(victim).children(), WAIT_SECONDS, "the worker's render processes")
+    renderers = psutil.Process(victim).children(recursive=True)
     os.kill(victim, signal.SIGKILL)  # as the system's out-of-memory killer would
     run.join(timeout=WAIT_SECONDS)
 
@@ -106,10 +110,35 @@ def test_a_killed_worker_is_replaced_and_its_flow_run_set_crashed(
     assert flow_run["state_type"] == "CRASHED"
     assert "处理进程意外退出" in str(api(prefect_server, f"/flow_runs/{flow_run['id']}")["state"]["message"])  # type: ignore[index]
     assert not (out / "中途退出").exists()  # nothing half-written was published
+    _, alive = psutil.wait_procs(renderers, timeout=30)
+    assert not alive, "the dead worker's render processes ran on"
     [replacement] = runner.pids()
     assert replacement != victim
     # The replacement takes the next workbook.
     assert runner(Path(shutil.copy(EXAMPLE, inbox / "之后.xlsx")), inbox, out) == (Status.SUCCESS, "")
+
+
+def test_a_workbook_whose_folder_is_busy_is_not_run_and_nothing_is_recorded(
+        runner: WarmRunner, tmp_path: Path) -> None:
+    inbox, out = tmp_path / "input", tmp_path / "output"
+    inbox.mkdir()
+    workbook = Path(shutil.copy(EXAMPLE, inbox / "忙.xlsx"))
+    with output_lock(out / "忙"), pytest.raises(RunNotStarted, match="另一个 perfreport 正在处理"):
+        runner(workbook, inbox, out)
+    assert runner(workbook, inbox, out) == (Status.SUCCESS, "")  # once the folder is free
+
+
+def test_with_the_prefect_api_away_a_workbook_is_not_run_but_tried_again_later(tmp_path: Path) -> None:
+    inbox, out = tmp_path / "input", tmp_path / "output"
+    inbox.mkdir()
+    workbook = Path(shutil.copy(EXAMPLE, inbox / "无服务器.xlsx"))
+    away = WarmRunner(1, api_url="http://127.0.0.1:9/api")  # nothing listens on the discard port
+    try:
+        with pytest.raises(RunNotStarted, match="Prefect 服务器暂时无法访问"):
+            away(workbook, inbox, out)
+    finally:
+        away.close()
+    assert not (out / "无服务器").exists()
 
 
 def test_the_watcher_runs_different_workbooks_side_by_side_up_to_its_limit(tmp_path: Path) -> None:

@@ -150,7 +150,13 @@ def publish_links(summary: RunSummary) -> None:
 def report_workbook(workbook: Path, settings: Settings) -> State[RunSummary]:
     """One workbook in, its reports, summary, 校验报告, manifest and zip out; the flow run ends
     Completed, or Failed with the Chinese reason for 有错误 and 拒收, and says so in an event."""
-    summary = workbook_summary(workbook, settings)
+    try:
+        summary = workbook_summary(workbook, settings)
+    except Exception as exc:
+        # Failed with the exception as Prefect ends it; the event says which workbook it was.
+        emit_event(outcomes.FAILED_EVENT, resource=outcomes.workbook_resource(workbook),
+                   payload=outcomes.failure_payload(workbook, exc))
+        raise
     emit_event(outcomes.EVENT_OF_STATUS[summary.status], resource=outcomes.workbook_resource(workbook),
                payload=outcomes.event_payload(summary))
     return outcomes.final_state(summary)

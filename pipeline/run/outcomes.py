@@ -34,6 +34,9 @@ EVENT_OF_STATUS: Mapping[str, str] = {
     Status.INVALID: "perfreport.workbook.invalid",
     Status.REFUSED: "perfreport.workbook.refused",
 }
+# A run that ended on an error no outcome covers (a share still failing after the retries, a
+# task's time limit): the flow run is Failed with the exception, and this event says which workbook.
+FAILED_EVENT = "perfreport.workbook.failed"
 RESOURCE_PREFIX = "perfreport.workbook."
 # How a status reads in a message (the folder flow's list of workbooks without reports).
 STATUS_WORDS: Mapping[str, str] = {Status.SUCCESS: "成功", Status.INVALID: "有错误", Status.REFUSED: "拒收",
@@ -108,3 +111,9 @@ def retry_on_os_error(task: Task[..., Any], task_run: TaskRun, state: State[Any]
     """Prefect's `retry_condition_fn`: retry when the failed state carries a transient error."""
     error = state.data if isinstance(state.data, BaseException) else None
     return is_transient(error)
+
+
+def failure_payload(workbook: Path, exc: BaseException) -> dict[str, Any]:
+    """The FAILED_EVENT's payload: the workbook and, in Chinese, what stopped its run."""
+    return {"workbook": workbook.name, "status": str(Status.FAILED),
+            "message": f"失败：{type(exc).__name__}: {exc}（未生成报告；已有的输出未被改动）"}

@@ -58,8 +58,7 @@ def serve(input_dir: Path, output_dir: Path, cron: str = ANNUAL_CRON, timezone: 
     output_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     runner = WarmRunner(max_runs, profile=profile, pdf=pdf)
-    runner.start()
-    options = WatchOptions(settle_seconds=settle_seconds, max_runs=max_runs)
+    options = WatchOptions(settle_seconds=settle_seconds, max_runs=max_runs, on_watching=runner.start)
     watcher = threading.Thread(target=watch_folder, args=(input_dir, output_dir, stop, poll_seconds),
                                kwargs={"start_run": runner, "options": options},
                                name="perfreport-hotfolder", daemon=True)

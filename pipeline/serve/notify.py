@@ -22,7 +22,8 @@ AUTOMATION_NAME = "perfreport 工作簿未生成报告"
 KINDS = ("wecom", "dingtalk", "generic")
 # The events `flow.report_workbook` emits for a workbook without reports, and the state event
 # Prefect emits for a flow run that ended without an outcome of its own.
-NOTIFIED_EVENTS = ("perfreport.workbook.invalid", "perfreport.workbook.refused", "prefect.flow-run.Crashed")
+NOTIFIED_EVENTS = ("perfreport.workbook.invalid", "perfreport.workbook.refused", "perfreport.workbook.failed",
+                   "prefect.flow-run.Crashed")
 FLOW_NAME = "perfreport"
 
 SUBJECT = "perfreport：{{ event.resource['prefect.resource.name'] }} 未生成报告"

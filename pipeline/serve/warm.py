@@ -12,10 +12,16 @@ idle one, where it runs as a Prefect flow run (`flow.run_workbook`) like any oth
   server once (`SubprocessASGIServer`) and points the workers at it, so a worker that dies does
   not take the record of its runs with it.
 - **Never lost.** A worker that dies during a run (killed, out of memory) is noticed at once
-  (its pipe closes), its flow run is set Crashed in the API instead of staying RUNNING forever,
-  the run is reported as failed with a Chinese message, and a new worker takes its place.
+  (its pipe closes): the render processes it started end with its process group, its flow run
+  (found by the job's own tag) is set Crashed in the API instead of staying RUNNING forever, the
+  run is reported as failed with a Chinese message, and a new worker takes its place. A workbook
+  that was not run at all (its folder busy for a moment, the API not answering, a worker that
+  could not start) raises `RunNotStarted`: the watcher records nothing and tries it again. When
+  workers cannot start three times in a row, each workbook runs as a `perfreport run` child.
 - **Limits.** As many runs at once as workers (`size`); a caller beyond that waits for one to
-  be free. Runs of one output folder stay exclusive through `output_lock`, as everywhere.
+  be free. Runs of one output folder stay exclusive through `output_lock`, as everywhere. A
+  worker that grew past RECYCLE_BYTES is replaced after its run, so months of service do not
+  accumulate a province run's memory.
 
 Workers are processes, not threads: a run's memory (a province's workbook peaks at 1.7 GB) goes
 back to the system only with its process, and a crash in a run cannot take the page down.
@@ -24,102 +30,53 @@ Workers are started with "spawn" so that no lock or thread of the serving proces
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
-from collections.abc import Mapping
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import cast
 
-from pipeline.errors import PerfreportError, Status, os_error_reason
+import psutil
+
+from pipeline.errors import Status
+from pipeline.serve.warmworker import NOT_RUN, READY, Job, worker_main
 from pipeline.serve.watcher import run_in_child_process
 
-READY = "ready"
 # Workbooks run at once by default: two on a 2-core machine keep an office's small workbooks from
 # queueing behind each other; a province's 100,000-project run peaks at 1.7 GB, so a machine
 # that takes such runs side by side is sized for it (`--max-runs`).
 DEFAULT_MAX_RUNS = 2
-# Flow runs a dead worker may have left: created after its job was handed over, not finished.
+# Flow runs a dead worker may have left unfinished.
 UNFINISHED_STATES = ("SCHEDULED", "PENDING", "RUNNING")
-FLOW_NAME = "perfreport"  # flow.report_workbook's name, as the API knows it
 # How often a waiting caller looks whether its worker is still alive between answers.
 LIVENESS_SECONDS = 0.5
+# A worker imports and compiles in 2-5 s; one not ready after this is stuck, not slow.
+READY_SECONDS = 300.0
+# Workers that died before READY this many times in a row: the installation is broken, so the
+# workbooks run as `perfreport run` children instead, which say what is wrong in their own words.
+MAX_STARTUP_FAILURES = 3
+# A worker whose memory stays above this after a run is replaced (a 100,000-project run leaves
+# about 1.4 GB behind in the process that read it).
+RECYCLE_BYTES = 1024 * 1024 * 1024
+STOP_SECONDS = 10.0  # how long `close` lets busy workers finish before it ends them
 CRASHED_MESSAGE = ("处理进程意外退出（{reason}），未生成报告；已换用新的处理进程。"
                    "请重新放入或上传该工作簿；如再次发生，请联系管理员。")
-BUSY_MESSAGE = "另一个 perfreport 正在处理 {folder}，请等它结束后再运行。"
-# The API's clock and ours may differ a little: a flow run our worker created just after the
-# hand-over must still be found.
-CLOCK_SLACK = timedelta(seconds=5)
 
 logger = logging.getLogger("perfreport.warm")
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One workbook for a worker: plain strings, so it crosses the pipe as it is."""
-
-    workbook: str
-    output_dir: str
-    profile: str | None
-    pdf: bool
-
-
-# --- in the worker process -------------------------------------------------------------------
-
-
-def worker_main(conn: Connection, environ: Mapping[str, str]) -> None:
-    """A worker: import the pipeline once, compile the templates, then run each job it is sent
-    until its pipe closes. `environ` (the Prefect API address) is set before Prefect is imported."""
-    os.environ.update(environ)
-    import pipeline.run.flow  # noqa: F401 - the 2 s of imports (Prefect, pandera), paid once per worker
-    from pipeline.config import Settings
-    from pipeline.run.runtime import warm_caches
-
-    warm_caches(Settings().templates_dir)
-    conn.send(READY)
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):  # the serving process closed the pipe or ended
-            return
-        conn.send(job_outcome(job))
-
-
-def job_outcome(job: Job) -> tuple[str, str]:
-    """Run one job as `perfreport run` would and say how it ended: (Status, message).
-
-    The message is what the command line prints for a run that wrote nothing to tell it
-    (a refused file, a busy folder, an unwritable share); the web page shows it.
-    """
-    from pipeline.config import DASK_ADDRESS_ENV, Settings, chosen_profile
-    from pipeline.run.flow import run_workbook
-    from pipeline.write.locks import OutputBusy
-
-    workbook, output_dir = Path(job.workbook), Path(job.output_dir)
-    try:
-        settings = Settings(output_dir=output_dir, profile=chosen_profile(job.profile),
-                            profile_chosen=bool(job.profile), pdf=job.pdf,
-                            dask_address=os.environ.get(DASK_ADDRESS_ENV) or None)
-        summary = run_workbook(workbook, settings)
-    except OutputBusy as busy:
-        return Status.REFUSED, BUSY_MESSAGE.format(folder=busy.folder)
-    except PerfreportError as exc:  # a profile file that went bad since the service started
-        return Status.REFUSED, str(exc)
-    except OSError as exc:
-        return Status.REFUSED, f"无法读写输出文件夹 {output_dir}（{os_error_reason(exc)}）"
-    except Exception as exc:  # noqa: BLE001 - the worker must live on to run the next workbook
-        logger.exception("run of %s failed", workbook.name)
-        return Status.FAILED, f"内部错误：{type(exc).__name__}: {exc}"
-    return summary.status, summary.message
-
-
-# --- in the serving process ------------------------------------------------------------------
+class RunNotStarted(Exception):
+    """The workbook was not run (its folder busy, the Prefect API away, no worker could start,
+    the service stopping): nothing to record, the watcher tries it again at its next look."""
 
 
 @dataclass
@@ -151,41 +108,31 @@ def started_api_url() -> str:
     return server.api_url
 
 
-def mark_crashed(api_url: str, workbook_name: str, since: datetime, reason: str) -> int:
-    """Set Crashed every unfinished flow run of `workbook_name` created since `since`; how many.
+def mark_crashed(api_url: str, tag: str, reason: str) -> int:
+    """Set Crashed the unfinished flow runs tagged `tag` (one job's); how many.
 
     The worker that ran it died, so nothing else will ever finish that flow run: left alone it
     would show RUNNING in the Prefect UI forever and no automation on crashes would fire.
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
         FlowRunFilter,
-        FlowRunFilterName,
         FlowRunFilterState,
         FlowRunFilterStateType,
+        FlowRunFilterTags,
     )
     from prefect.client.schemas.objects import StateType
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Crashed
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
-        unfinished = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
-            flow_run_filter=FlowRunFilter(
-                name=FlowRunFilterName(any_=[workbook_name]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(
-                    any_=[StateType(name) for name in UNFINISHED_STATES]))),
-        )
-        marked = 0
+        unfinished = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[tag]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in UNFINISHED_STATES]))))
         for flow_run in unfinished:
-            if flow_run.created is not None and flow_run.created < since:
-                continue
             client.set_flow_run_state(flow_run.id, Crashed(message=CRASHED_MESSAGE.format(reason=reason)),
                                       force=True)
-            marked += 1
-        return marked
+        return len(unfinished)
 
 
 def exit_reason(process: BaseProcess) -> str:
@@ -196,6 +143,18 @@ def exit_reason(process: BaseProcess) -> str:
     if code < 0:
         return f"被信号 {-code} 终止"
     return f"退出码 {code}"
+
+
+def end_group(process: BaseProcess) -> None:
+    """Kill what is left of a worker's process group: the worker, if alive, and the render
+    processes it started (they would otherwise run on, parented to init)."""
+    pid = process.pid
+    if pid is not None and hasattr(os, "killpg"):
+        with contextlib.suppress(OSError):  # the group is empty already
+            os.killpg(pid, signal.SIGKILL)
+    elif process.is_alive():
+        process.kill()
+    process.join(timeout=5)
 
 
 class WarmRunner:
@@ -217,6 +176,7 @@ class WarmRunner:
         self.warmed = threading.Event()
         self.api_url = api_url  # None: found (or started) by `warm`
         self.failure: BaseException | None = None
+        self.startup_failures = 0
         self.starting = False
         self.closed = False
 
@@ -242,6 +202,8 @@ class WarmRunner:
 
     def spawn(self) -> Worker:
         """A new worker process pointed at the API."""
+        if self.closed:
+            raise RunNotStarted("the service is stopping")
         mine, theirs = self.context.Pipe()
         environ = {"PREFECT_API_URL": self.api_url} if self.api_url else {}
         # Not a daemon: a worker renders a large workbook with a process pool of its own.
@@ -255,74 +217,135 @@ class WarmRunner:
 
     def __call__(self, workbook: Path, input_dir: Path, output_dir: Path, profile: str | None = None, *,
                  pdf: bool = False) -> tuple[str, str]:
-        """Run `workbook` in the next idle worker and wait for the outcome (Status, message)."""
+        """Run `workbook` in the next idle worker and wait for the outcome (Status, message);
+        RunNotStarted when it was not run."""
         if not self.warmed.is_set():
             self.start()  # a runner used without start(): warm now
             self.warmed.wait()
-        if self.failure is not None:  # no API and no workers: a `perfreport run` child per workbook
+        worker = self.take_worker()
+        if worker is None:  # no API and no workers: a `perfreport run` child per workbook
             return run_in_child_process(workbook, input_dir, output_dir, profile or self.profile,
                                         pdf=pdf or self.pdf)
-        job = Job(str(workbook.resolve()), str(output_dir.resolve()), profile or self.profile, pdf or self.pdf)
-        worker = self.idle.get()  # at most `size` runs at once: the rest wait here
-        replacement = worker
+        job = Job(str(workbook.resolve()), str(output_dir.resolve()), profile or self.profile, pdf or self.pdf,
+                  tag=f"perfreport-job-{uuid.uuid4().hex[:12]}")
+        successor: Worker | None = None
         try:
-            outcome, replacement = self.run_on(worker, job)
-            return outcome
+            (status, message), successor = self.run_on(worker, job)
         finally:
-            self.idle.put(replacement)
+            self.give_back(successor)
+        if status == NOT_RUN:
+            raise RunNotStarted(message)
+        return status, message
 
-    def run_on(self, worker: Worker, job: Job) -> tuple[tuple[str, str], Worker]:
-        """The job's outcome on `worker`, and the worker to use next (a new one if it died)."""
-        since = datetime.now(UTC)
+    def take_worker(self) -> Worker | None:
+        """The next idle worker (waiting for one), or None once workers cannot start."""
+        while True:
+            if self.closed:
+                raise RunNotStarted("the service is stopping")
+            if self.failure is not None:
+                return None
+            with contextlib.suppress(queue.Empty):
+                return self.idle.get(timeout=LIVENESS_SECONDS)
+
+    def give_back(self, worker: Worker | None) -> None:
+        """Return a slot to the pool: `worker`, or a new one in place of a lost one; when stopping,
+        end the worker instead."""
+        if worker is not None and self.closed:
+            self.retire(worker)
+            return
+        if worker is None and not self.closed:
+            try:
+                worker = self.spawn()
+            except Exception as exc:  # noqa: BLE001 - no process can start: the children take over
+                self.failure = exc
+                logger.exception("no new worker could start")
+                return
+        if worker is not None:
+            self.idle.put(worker)
+
+    def run_on(self, worker: Worker, job: Job) -> tuple[tuple[str, str], Worker | None]:
+        """The job's outcome on `worker`, and the worker to use next (None: start a new one)."""
+        if not worker.ready:
+            try:
+                if self.answer(worker, READY_SECONDS) != READY:
+                    raise EOFError("not a worker's greeting")
+            except (EOFError, OSError, TimeoutError):
+                self.retire(worker, kill=True)
+                self.startup_failures += 1
+                if self.startup_failures >= MAX_STARTUP_FAILURES:
+                    self.failure = RuntimeError(f"{self.startup_failures} workers ended before they were ready")
+                return (NOT_RUN, "处理进程未能启动，稍后重试"), None
+            worker.ready = True
+            self.startup_failures = 0
         try:
-            if not worker.ready:
-                self.answer(worker)  # READY: imports and templates done
-                worker.ready = True
             worker.conn.send(job)
-            outcome = self.answer(worker)
-        except (EOFError, OSError, BrokenPipeError):
-            return self.crashed(worker, job, since), self.spawn()
-        return outcome, worker
+            status, message = cast(tuple[str, str], self.answer(worker))
+        except (EOFError, OSError):
+            return self.crashed(worker, job), None
+        if self.grown(worker):
+            self.retire(worker)
+            return (status, message), None
+        return (status, message), worker
 
-    def answer(self, worker: Worker) -> tuple[str, str]:
-        """The worker's next message; EOFError when it died first."""
+    def answer(self, worker: Worker, seconds: float | None = None) -> object:
+        """The worker's next message; EOFError when it died first, TimeoutError after `seconds`."""
+        deadline = None if seconds is None else time.monotonic() + seconds
         while not worker.conn.poll(LIVENESS_SECONDS):
             if not worker.process.is_alive():
                 raise EOFError("worker ended")
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("worker not ready")
         return worker.conn.recv()
 
-    def crashed(self, worker: Worker, job: Job, since: datetime) -> tuple[str, str]:
-        """Report a worker that died during `job`: its flow run set Crashed, the run failed."""
+    def grown(self, worker: Worker) -> bool:
+        """Whether the worker kept more memory than RECYCLE_BYTES after its run."""
+        try:
+            return psutil.Process(worker.process.pid).memory_info().rss > RECYCLE_BYTES
+        except (psutil.Error, ValueError):
+            return False
+
+    def crashed(self, worker: Worker, job: Job) -> tuple[str, str]:
+        """Report a worker that died during `job`: its render processes ended, its flow run set
+        Crashed, the run failed."""
         worker.process.join(timeout=5)
         reason = exit_reason(worker.process)
-        with self.guard:
-            self.everyone.remove(worker)
-        worker.conn.close()
+        self.retire(worker, kill=True)
         name = Path(job.workbook).name
         logger.error("the worker running %s ended (%s); a new one takes its place", name, reason)
         if self.api_url:
             try:
-                mark_crashed(self.api_url, name, since - CLOCK_SLACK, reason)
+                mark_crashed(self.api_url, job.tag, reason)
             except Exception:  # noqa: BLE001 - the API being away must not stop the next run
                 logger.exception("could not set the flow run of %s Crashed", name)
         return Status.FAILED, CRASHED_MESSAGE.format(reason=reason)
 
-    def close(self) -> None:
-        """End every worker: close its pipe (it returns), then wait; kill what does not end."""
-        self.closed = True
+    def retire(self, worker: Worker, kill: bool = False) -> None:
+        """End a worker: close its pipe (an idle worker returns), wait, end its group if need be."""
         with self.guard:
-            workers = list(self.everyone)
-        for worker in workers:
-            worker.conn.close()
-        deadline = time.monotonic() + 10
-        for worker in workers:
-            worker.process.join(timeout=max(0.1, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
+            if worker in self.everyone:
+                self.everyone.remove(worker)
+        worker.conn.close()
+        if not kill:
+            worker.process.join(timeout=STOP_SECONDS)
+        end_group(worker.process)
+
+    def close(self) -> None:
+        """Stop: idle workers end now, busy ones after their workbook (up to STOP_SECONDS), then
+        whatever is left is ended with its render processes."""
+        self.closed = True
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                self.retire(self.idle.get(timeout=LIVENESS_SECONDS))
+            with self.guard:
+                if not self.everyone:
+                    return
+        with self.guard:
+            left = list(self.everyone)
+        for worker in left:
+            end_group(worker.process)
 
     def pids(self) -> list[int]:
         """The process ids of the live workers (for the administrator's view and the tests)."""
         with self.guard:
             return [w.process.pid for w in self.everyone if w.process.pid is not None and w.process.is_alive()]
-

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -109,6 +109,9 @@ class WatchOptions:
     settle_seconds: float = hotfolder.DEFAULT_SETTLE_SECONDS
     max_runs: int = 1
     settled: SettledNames | None = None
+    # Called once this watcher holds the folder (another process's watcher may hold it instead):
+    # `web` starts its warm workers only then, not beside a `serve` that does the work.
+    on_watching: Callable[[], None] | None = None
 
 
 def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
@@ -134,6 +137,8 @@ def watch_folder(input_dir: Path, output_dir: Path, stop: threading.Event,
         try:
             with held_lock(output_dir / hotfolder.WATCHER_LOCK_NAME):
                 logger.info("watching", "watching %s", input_dir)
+                if options.on_watching is not None:
+                    options.on_watching()
                 poll_until_stopped(input_dir, output_dir, stop, options, start_run, wake, logger)
             return
         except OutputBusy:
@@ -197,7 +202,8 @@ def poll_until_stopped(input_dir: Path, output_dir: Path, stop: threading.Event,
     settled = options.settled or SettledNames()
     hotfolder.save_health(output_dir, None)  # what a watcher killed earlier may have left
     running: dict[str, Future[None]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, options.max_runs), thread_name_prefix="perfreport-run") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, options.max_runs), thread_name_prefix="perfreport-run")
+    try:
         while not stop.is_set():
             known = settled.snapshot()
             try:
@@ -224,22 +230,27 @@ def poll_until_stopped(input_dir: Path, output_dir: Path, stop: threading.Event,
                     continue
                 sha256 = polled.observations[path.name].sha256 or ""
                 running[path.name] = pool.submit(run_logged, path, sha256, input_dir, output_dir, state_file,
-                                                 start_run, logger)
-            settled.discard(path.name for path in polled.ready)
+                                                 start_run, logger, stop)
+            settled.discard(known)  # one look without settling; after it, the usual rules
             wake.wait(options.poll_seconds)
             wake.clear()
+    finally:
+        # Runs under way finish and are recorded; those still queued are not started.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_logged(path: Path, sha256: str, input_dir: Path, output_dir: Path, state_file: Path,
-               start_run: RunStarter, logger: OnceLogger) -> None:
-    """`run_if_needed` in a run thread, with what can go wrong logged: the file stays hashed and
-    the next poll tries again."""
+               start_run: RunStarter, logger: OnceLogger, stop: threading.Event) -> None:
+    """`run_if_needed` in a run thread, unless the watcher is stopping, with what can go wrong
+    logged: nothing is recorded then, the file stays hashed and the next poll tries again."""
+    if stop.is_set():
+        return
     try:
         run_if_needed(path, sha256, input_dir, output_dir, state_file, start_run, logger)
     except OSError as exc:  # the output folder (state, archive) failed: the next poll tries again
         logger.error(f"file:{path.name}", "%s：无法处理（%s），稍后重试", path.name, os_error_reason(exc))
-    except Exception as exc:  # noqa: BLE001 - another run writing its outputs, the warm workers
-        # still starting: tried again at the next poll.
+    except Exception as exc:  # noqa: BLE001 - another run writing its outputs, the Prefect API
+        # away, no worker able to start (warm.RunNotStarted): tried again at the next poll.
         logger.warning(f"file:{path.name}", "%s: run not started (%s); trying again", path.name, exc)
 
 

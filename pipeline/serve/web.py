@@ -124,10 +124,11 @@ class Watcher:
         """Start watching the input folder (it gives way if another process watches already)."""
         start_run = settings.start_run
         if start_run is None:
-            self.warm = WarmRunner(settings.max_runs)
-            self.warm.start()  # in the background: the page answers meanwhile
-            start_run = self.warm
-        options = watcher.WatchOptions(max_runs=settings.max_runs, settled=self.settled)
+            # Warmed in the background once this process holds the watcher lock (the page answers
+            # meanwhile); beside a `serve` that watches the folder, none are started.
+            self.warm = start_run = WarmRunner(settings.max_runs)
+        options = watcher.WatchOptions(max_runs=settings.max_runs, settled=self.settled,
+                                       on_watching=self.warm.start if self.warm else None)
         self.thread = threading.Thread(
             target=watcher.watch_folder, name="perfreport-hotfolder", daemon=True,
             args=(settings.input_dir, settings.output_dir, self.stop, settings.poll_seconds),

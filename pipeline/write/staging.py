@@ -9,6 +9,7 @@ which the output lock (`pipeline.write.locks.output_lock`) calls on entry.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -89,7 +90,10 @@ def publish(staging: Path, final: Path) -> Path:
             os.replace(previous, final)
         raise
     if previous is not None:
-        delete_folder(previous, final)
+        # Published: what is left of the old outputs is the next run's to delete
+        # (`recover_leftovers` deletes a SET_ASIDE folder beside `final`), not a failure of this one.
+        with contextlib.suppress(OSError):
+            delete_folder(previous, final)
     return final
 
 
