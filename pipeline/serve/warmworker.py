@@ -96,20 +96,29 @@ def job_outcome(job: Job) -> tuple[str, str]:
         place = exc.filename or output_dir
         return Status.REFUSED, f"无法读写 {place}（{os_error_reason(exc)}）"
     except Exception as exc:  # noqa: BLE001 - the worker must live on to run the next workbook
-        if api_unreachable(exc):
-            return NOT_RUN, API_DOWN_MESSAGE.format(reason=type(exc).__name__)
+        unreachable = api_unreachable(exc)
+        if unreachable is not None:
+            return NOT_RUN, API_DOWN_MESSAGE.format(reason=type(unreachable).__name__)
         logger.exception("run of %s failed", workbook.name)
         return Status.FAILED, f"内部错误：{type(exc).__name__}: {exc}"
     return summary.status, summary.message
 
 
-def api_unreachable(exc: BaseException) -> bool:
-    """Whether `exc` says the Prefect API could not be reached or failed on its side (a
-    connection refused or timed out, a 5xx answer): the workbook is fine, try it later."""
+def api_unreachable(exc: BaseException) -> BaseException | None:
+    """What, in `exc` or what it was raised from, says the Prefect API could not be reached or
+    failed on its side (a connection refused or timed out, a 5xx answer): the workbook is fine,
+    try it later; None when nothing does. Prefect's client wraps the first failed contact of a
+    process in a RuntimeError ("Failed to reach API at …") raised from the connection error."""
     import httpx
 
-    if isinstance(exc, httpx.TransportError):
-        return True
-    with contextlib.suppress(AttributeError):
-        return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code >= 500
-    return False
+    seen: BaseException | None = exc
+    for _ in range(10):  # a chain of causes is short; a cycle must not hang the worker
+        if seen is None:
+            return None
+        if isinstance(seen, httpx.TransportError):
+            return seen
+        with contextlib.suppress(AttributeError):
+            if isinstance(seen, httpx.HTTPStatusError) and seen.response.status_code >= 500:
+                return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
