@@ -73,8 +73,9 @@ def prefect_settings_given(keys: Iterable[str], environ: Mapping[str, str] | Non
 def apply_prefect_defaults(environ: dict[str, str] | None = None) -> None:
     """Set the product's Prefect defaults in the environment where no Prefect source sets them."""
     target = os.environ if environ is None else environ
-    target.update(prefect_defaults_to_apply(target))
-    if environ is None:
+    missing = prefect_defaults_to_apply(target)
+    target.update(missing)
+    if environ is None and missing:
         refresh_prefect_settings()  # reading the sources above imported Prefect, which read them then
 
 

@@ -31,6 +31,7 @@ Workers are started with "spawn" so that no lock or thread of the serving proces
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import multiprocessing
 import os
@@ -186,7 +187,10 @@ class WarmRunner:
             if self.starting:
                 return
             self.starting = True
-        threading.Thread(target=self.warm, name="perfreport-warm-start", daemon=True).start()
+        # In the starter's context: the Prefect settings it runs with (a temporary server, a
+        # temporary setting) are the ones the workers are pointed at.
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(self.warm,), name="perfreport-warm-start", daemon=True).start()
 
     def warm(self) -> None:
         """The API, then `size` workers (each imports and compiles in parallel with the others)."""
