@@ -74,7 +74,11 @@ def test_the_notify_recipe_delivers_an_invalid_workbook_to_a_wecom_webhook(
     automations = api(prefect_server, "/automations/filter", {"automations": {"name": {"any_": [AUTOMATION_NAME]}}})
     assert isinstance(automations, list) and len(automations) == 1  # replaced, not added
     block = api(prefect_server, f"/block_types/slug/custom-webhook/block_documents/name/{BLOCK_NAME}")
-    assert block["data"]["url"] == hook  # type: ignore[index]
+    assert block["data"]["url"] == "{{webhook_url}}"  # type: ignore[index]
+    assert hook not in json.dumps(block)  # the robot's key is a secret, shown masked
+    revealed = api(prefect_server, f"/block_types/slug/custom-webhook/block_documents/name/{BLOCK_NAME}"
+                                   "?include_secrets=true")
+    assert revealed["data"]["secrets"] == {"webhook_url": hook}  # type: ignore[index]
 
     name = unique_name("通知")
     run = perfreport_run(prefect_server, write_workbook(tmp_path / name, broken_sheets()), tmp_path / "out",

@@ -25,6 +25,8 @@ KINDS = ("wecom", "dingtalk", "generic")
 NOTIFIED_EVENTS = ("perfreport.workbook.invalid", "perfreport.workbook.refused", "perfreport.workbook.failed",
                    "prefect.flow-run.Crashed")
 FLOW_NAME = "perfreport"
+WEBHOOK_SECRET = "webhook_url"
+WEBHOOK_PLACEHOLDER = "{{" + WEBHOOK_SECRET + "}}"
 
 SUBJECT = "perfreport：{{ event.resource['prefect.resource.name'] }} 未生成报告"
 # Jinja, rendered by the Prefect server's automation with the triggering event in `event`; the
@@ -88,9 +90,13 @@ def configure(webhook: str, kind: str, headers: Mapping[str, str] | None = None)
     from prefect import get_client
     from prefect.automations import Automation, EventTrigger, Posture, SendNotification
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.types import SecretDict
 
-    block = CustomWebhookNotificationBlock(name=BLOCK_NAME, url=webhook, json_data=body,
-                                           headers=dict(headers) if headers else None, cookies=None)
+    # The address is kept as the block's secret, filled into its URL when it sends: a robot's
+    # address carries its key, which the Prefect UI then shows masked to whoever can open it.
+    block = CustomWebhookNotificationBlock(name=BLOCK_NAME, url=WEBHOOK_PLACEHOLDER, json_data=body,
+                                           headers=dict(headers) if headers else None, cookies=None,
+                                           secrets=SecretDict({WEBHOOK_SECRET: webhook}))
     # Sync context: prefect's dual sync/async methods return their values, not coroutines.
     block_id = cast(UUID, block.save(BLOCK_NAME, overwrite=True))
     spec = trigger_spec()
