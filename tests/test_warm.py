@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "input" / "2020年度项目支出绩效自评表.xlsx"
 BIG_PROJECTS = 1500  # long enough to be killed while its flow run is RUNNING
 WAIT_SECONDS = 240
+SUCCEEDED = 'id="status">成功<'  # the run page's status badge once the reports are there
 
 
 def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
@@ -275,3 +276,61 @@ def test_flow_heartbeats_are_off_unless_a_settings_source_asks_for_them(
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
                           env={**server_env(home), "PYTHONPATH": str(ROOT)}, timeout=120, check=True)
     assert done.stdout.strip() == inside  # a profile's value is kept; none given: no heartbeat thread
+
+
+def uploaded(origin: str, name: str) -> str:
+    """POST the example under `name` as the page's form does; the run page's address."""
+    import urllib.request
+    import uuid
+
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="workbook"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + EXAMPLE.read_bytes() + \
+        f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{origin}/upload", data=body, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "Origin": origin})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return str(answer.url)
+
+
+def page(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as answer:
+        return str(answer.read().decode("utf-8"))
+
+
+def temporary_servers(web: psutil.Process) -> list[psutil.Process]:
+    """The Prefect temporary servers `web` started for its workers."""
+    return [child for child in web.children(recursive=True)
+            if "prefect.server.api.server:create_app" in " ".join(child.cmdline())]
+
+
+def test_the_web_pages_temporary_prefect_server_is_started_again_when_it_ends(tmp_path: Path) -> None:
+    from tests.processes import free_port, wait_for_port
+
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    (tmp_path / "input").mkdir()
+    with (tmp_path / "web.log").open("w") as log:
+        web = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "web", "--input-dir", str(tmp_path / "input"),
+             "--output-dir", str(tmp_path / "output"), "--port", str(port), "--max-runs", "1"],
+            cwd=ROOT, env=server_env(tmp_path / "home"), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        try:
+            wait_for_port(port, web, 120)
+            first = uploaded(origin, "先.xlsx")
+            wait_for(lambda: SUCCEEDED in page(first), WAIT_SECONDS, "the first upload's reports")
+            [server] = temporary_servers(psutil.Process(web.pid))
+            server.kill()  # as the system's out-of-memory killer would
+            wait_for(lambda: not server.is_running() or server.status() == psutil.STATUS_ZOMBIE, 30,
+                     "the temporary server to end")  # a zombie until the web process looks at it
+
+            second = uploaded(origin, "后.xlsx")
+            wait_for(lambda: SUCCEEDED in page(second), WAIT_SECONDS, "the second upload's reports")
+            [restarted] = temporary_servers(psutil.Process(web.pid))
+        finally:
+            stop_group(web)
+    assert restarted.pid != server.pid
+    assert len(list((tmp_path / "output" / "后" / "reports").glob("*.docx"))) == 7

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import psutil
 
@@ -74,6 +74,9 @@ CRASHED_MESSAGE = ("处理进程意外退出（{reason}），未生成报告；�
 
 logger = logging.getLogger("perfreport.warm")
 
+if TYPE_CHECKING:
+    from prefect.server.api.server import SubprocessASGIServer
+
 
 class RunNotStarted(Exception):
     """The workbook was not run (its folder busy, the Prefect API away, no worker could start,
@@ -82,10 +85,11 @@ class RunNotStarted(Exception):
 
 @dataclass
 class Worker:
-    """One worker process and this end of its pipe."""
+    """One worker process, this end of its pipe, and the API it was pointed at."""
 
     process: BaseProcess
     conn: Connection
+    api_url: str | None
     ready: bool = False
 
 
@@ -97,16 +101,30 @@ def configured_api_url() -> str | None:
     return str(url) if url else None
 
 
-def started_api_url() -> str:
-    """The configured Prefect API, or else Prefect's temporary server, started here once."""
-    url = configured_api_url()
-    if url:
-        return url
-    from prefect.server.api.server import SubprocessASGIServer
+class TemporaryApi:
+    """Prefect's temporary server, started by this process for its workers when no server is
+    configured, and started again should it end (killed, out of memory): otherwise every later
+    workbook would wait, never run, until the service was restarted."""
 
-    server = SubprocessASGIServer()  # one per process: later calls return the same server
-    server.start()
-    return server.api_url
+    def __init__(self) -> None:
+        self.server: SubprocessASGIServer | None = None
+        self.guard = threading.Lock()
+
+    def url(self) -> str:
+        """The server's API address, (re)starting it when it is not running."""
+        from prefect.server.api.server import SubprocessASGIServer
+
+        with self.guard:
+            process = self.server.server_process if self.server is not None else None
+            if self.server is not None and process is not None and process.poll() is None:
+                return self.server.api_url
+            if self.server is not None:
+                logger.error("the temporary Prefect server ended (%s); starting a new one",
+                             process.returncode if process is not None else "?")
+                self.server.stop()
+            self.server = SubprocessASGIServer()  # Prefect's own: one per process at a time
+            self.server.start()
+            return self.server.api_url
 
 
 def mark_crashed(api_url: str, tag: str, reason: str) -> int:
@@ -176,6 +194,7 @@ class WarmRunner:
         self.guard = threading.Lock()
         self.warmed = threading.Event()
         self.api_url = api_url  # None: found (or started) by `warm`
+        self.temporary: TemporaryApi | None = None  # when this process runs the API itself
         self.failure: BaseException | None = None
         self.startup_failures = 0
         self.starting = False
@@ -195,7 +214,11 @@ class WarmRunner:
     def warm(self) -> None:
         """The API, then `size` workers (each imports and compiles in parallel with the others)."""
         try:
-            self.api_url = self.api_url or started_api_url()
+            if self.api_url is None:
+                self.api_url = configured_api_url()
+            if self.api_url is None:
+                self.temporary = TemporaryApi()
+                self.api_url = self.temporary.url()
             for _ in range(self.size):
                 self.idle.put(self.spawn())
         except BaseException as exc:  # noqa: BLE001 - told to every caller instead of lost in a thread
@@ -214,7 +237,7 @@ class WarmRunner:
         process = self.context.Process(target=worker_main, args=(theirs, environ), name="perfreport-worker")
         process.start()
         theirs.close()
-        worker = Worker(process, mine)
+        worker = Worker(process, mine, self.api_url)
         with self.guard:
             self.everyone.append(worker)
         return worker
@@ -242,14 +265,25 @@ class WarmRunner:
         return status, message
 
     def take_worker(self) -> Worker | None:
-        """The next idle worker (waiting for one), or None once workers cannot start."""
+        """The next idle worker (waiting for one), or None once workers cannot start. With a
+        temporary server that has ended, a new one first, and a worker pointed at it."""
         while True:
             if self.closed:
                 raise RunNotStarted("the service is stopping")
             if self.failure is not None:
                 return None
             with contextlib.suppress(queue.Empty):
-                return self.idle.get(timeout=LIVENESS_SECONDS)
+                worker = self.idle.get(timeout=LIVENESS_SECONDS)
+                if self.temporary is not None:
+                    self.api_url = self.temporary.url()
+                if worker.api_url == self.api_url:
+                    return worker
+                self.retire(worker)  # pointed at the server that ended
+                try:
+                    return self.spawn()
+                except Exception as exc:  # noqa: BLE001 - no process can start: the children take over
+                    self.failure = exc
+                    return None
 
     def give_back(self, worker: Worker | None) -> None:
         """Return a slot to the pool: `worker`, or a new one in place of a lost one; when stopping,
