@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from pipeline.config import (
     DASK_ADDRESS_ENV,
+    DEFAULT_MAX_RUNS,
+    DEFAULT_SETTLE_SECONDS,
     FORMS_LIMIT,
     PROFILE_SUFFIX,
     PROFILES_DIR,
@@ -175,8 +177,8 @@ def add_pdf_option(command: argparse.ArgumentParser) -> None:
 
 def add_max_runs_option(command: argparse.ArgumentParser) -> None:
     """`--max-runs N`, shared by `serve` and `web`."""
-    command.add_argument("--max-runs", type=int, default=2, metavar="N",
-                         help="同时处理的工作簿数上限（默认 2；每个处理进程常驻内存，处理大工作簿时按内存调整）")
+    command.add_argument("--max-runs", type=int, default=DEFAULT_MAX_RUNS, metavar="N",
+                         help=f"同时处理的工作簿数上限（默认 {DEFAULT_MAX_RUNS}；每个处理进程常驻内存，处理大工作簿时按内存调整）")
 
 
 def add_profile_option(command: argparse.ArgumentParser) -> None:
@@ -298,8 +300,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--cron", default=None, metavar="CRON", help="年度计划的 cron 表达式（默认 \"0 8 15 1 *\"）")
     serve.add_argument("--timezone", default=None, help="计划所用时区（默认 Asia/Shanghai）")
     serve.add_argument("--poll-seconds", type=float, default=None, help="检查输入文件夹的间隔秒数（默认 5）")
-    serve.add_argument("--settle-seconds", type=float, default=2.0,
-                       help="新文件须保持不变的秒数，防止处理尚未复制完的文件（默认 2；网络共享文件夹不要调小）")
+    serve.add_argument("--settle-seconds", type=float, default=DEFAULT_SETTLE_SECONDS,
+                       help=f"新文件须保持不变的秒数，防止处理尚未复制完的文件（默认 {DEFAULT_SETTLE_SECONDS:g}；网络共享文件夹不要调小）")
     add_max_runs_option(serve)
     add_profile_option(serve)
     add_pdf_option(serve)

@@ -141,6 +141,14 @@ class Settings:
     forms_limit: int = FORMS_LIMIT
 
 
+# Workbooks `web` and `serve` run at once by default: two on a 2-core machine keep an office's small
+# workbooks from queueing behind each other; a province's 100,000-project run peaks at 1.7 GB, so a
+# machine that takes such runs side by side is sized for it (`--max-runs`).
+DEFAULT_MAX_RUNS = 2
+# How long a file in the hot folder must stay unchanged before it is read (`--settle-seconds`): a
+# copy onto a share can stall for a moment and look finished.
+DEFAULT_SETTLE_SECONDS = 2.0
+
 # A Dask scheduler's address (tcp://host:8786): reports are rendered on its cluster. Read by
 # `perfreport run` (beside --dask-address) and by the warm workers of `web` and `serve`.
 DASK_ADDRESS_ENV = "PERFREPORT_DASK_ADDRESS"

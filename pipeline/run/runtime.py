@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import importlib.util
 import os
 import socket
@@ -162,10 +163,18 @@ def heartbeats_unless_asked() -> Iterator[None]:
     administrator sets up on purpose, and then also sets PREFECT_FLOWS_HEARTBEAT_FREQUENCY (see the
     README); runs that die in `web` or `serve` are marked Crashed by their warm runner anyway.
     """
-    if prefect_settings_given([HEARTBEAT_KEY]):
+    if heartbeats_asked():
         yield
         return
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+@functools.cache
+def heartbeats_asked() -> bool:
+    """Whether a settings source sets the heartbeat frequency: asked once per process, since
+    reading every source (profiles, prefect.toml, .env) takes 55 ms, a twentieth of a warm run.
+    Prefect itself reads its settings once, at import."""
+    return bool(prefect_settings_given([HEARTBEAT_KEY]))

@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from pipeline.serve.hotfolder import DEFAULT_SETTLE_SECONDS
-from pipeline.serve.warm import DEFAULT_MAX_RUNS, WarmRunner
+from pipeline.config import DEFAULT_MAX_RUNS, DEFAULT_SETTLE_SECONDS
+from pipeline.serve.warm import WarmRunner
 from pipeline.serve.watcher import POLL_SECONDS, WatchOptions, watch_folder
 
 DEPLOYMENT = "annual"

@@ -32,13 +32,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from pipeline.config import DEFAULT_SETTLE_SECONDS
 from pipeline.inputs import workbook_entries
 from pipeline.write.files import atomic_write, sha256_of
 from pipeline.write.folders import ARCHIVE_DIR, name_refusal
 from pipeline.write.locks import output_lock
 from pipeline.write.names import OutputRefused, windows_key, workbook_output_dir
 
-DEFAULT_SETTLE_SECONDS = 2.0
 # Under output/, not input/: the service never writes into the officers' folder. Hidden, so
 # it cannot meet a workbook's output folder (`safe_stem` strips leading dots).
 STATE_NAME = ".perfreport-hotfolder.json"

@@ -52,10 +52,6 @@ from pipeline.errors import Status
 from pipeline.serve.warmworker import NOT_RUN, READY, Job, worker_main
 from pipeline.serve.watcher import run_in_child_process
 
-# Workbooks run at once by default: two on a 2-core machine keep an office's small workbooks from
-# queueing behind each other; a province's 100,000-project run peaks at 1.7 GB, so a machine
-# that takes such runs side by side is sized for it (`--max-runs`).
-DEFAULT_MAX_RUNS = 2
 # Flow runs a dead worker may have left unfinished.
 UNFINISHED_STATES = ("SCHEDULED", "PENDING", "RUNNING")
 # How often a waiting caller looks whether its worker is still alive between answers.
@@ -384,6 +380,6 @@ class WarmRunner:
             end_group(worker.process)
 
     def pids(self) -> list[int]:
-        """The process ids of the live workers (for the administrator's view and the tests)."""
+        """The process ids of the live workers (tests kill one to see it replaced)."""
         with self.guard:
             return [w.process.pid for w in self.everyone if w.process.pid is not None and w.process.is_alive()]

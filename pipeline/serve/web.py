@@ -45,6 +45,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect
 
+from pipeline.config import DEFAULT_MAX_RUNS
 from pipeline.docx.pdf import LIBREOFFICE_MISSING, soffice_command
 from pipeline.serve import profilechoice, runs, watcher
 from pipeline.serve.uploads import (
@@ -55,7 +56,7 @@ from pipeline.serve.uploads import (
     upload_id,
     uploaded_name,
 )
-from pipeline.serve.warm import DEFAULT_MAX_RUNS, WarmRunner
+from pipeline.serve.warm import WarmRunner
 from pipeline.serve.webguard import (
     BODY_TIMEOUT_SECONDS,
     DEFAULT_MAX_CONNECTIONS,
